@@ -1,0 +1,41 @@
+# The README's commands. Each target installs what is missing (scripts/setup), configures,
+# builds and then does its job, so a fresh Debian 12 machine needs nothing else.
+JOBS ?= $(shell nproc)
+DATA ?= ./data
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: setup build run test test-tsan bench check format clean
+
+setup:
+	@./scripts/setup
+
+build: setup
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+	@ln -sfn release/bin/keel build/keel
+
+run: build
+	@mkdir -p $(DATA)
+	@./scripts/run-banner $(LISTEN)
+	@exec build/keel serve --data-dir $(DATA) --listen $(LISTEN) --workflows examples
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, then the engine and
+# store tests under ThreadSanitizer. CI runs exactly this (.ci/run).
+test: setup
+	@cmake --preset debug >/dev/null
+	@cmake --build --preset debug -j $(JOBS)
+	@cd build/debug && ctest --output-on-failure -j $(JOBS) --timeout 900
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan -j $(JOBS) --target store_test engine_test
+	@cd build/tsan && ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(store_test|engine_test)$$'
+
+bench: build
+	@./bench/run_all.sh
+
+format:
+	@find src test bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+
+check: test
+
+clean:
+	rm -rf build

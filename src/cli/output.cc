@@ -1,0 +1,436 @@
+#include "cli/output.h"
+
+#include <algorithm>
+#include <boost/json/parse_options.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/stream_parser.hpp>
+#include <charconv>
+#include <ctime>
+
+namespace keel::cli {
+
+namespace json = boost::json;
+
+namespace {
+
+bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+size_t DisplayWidth(std::string_view s) {
+  return static_cast<size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return !IsContinuationByte(c); }));
+}
+
+std::string Sanitize(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) c = '?';
+  }
+  return out;
+}
+
+void RightTrim(std::string& s) {
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+}
+
+void AppendNumber(double d, std::string& out) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+  if (ec != std::errc()) {
+    out += json::serialize(json::value(d));
+    return;
+  }
+  out.append(buf, end);
+}
+
+void WriteJson(const json::value& v, int indent, int level, std::string& out) {
+  auto newline = [&](int lvl) {
+    out.push_back('\n');
+    out.append(static_cast<size_t>(indent * lvl), ' ');
+  };
+  switch (v.kind()) {
+    case json::kind::null:
+      out += "null";
+      return;
+    case json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      return;
+    case json::kind::int64:
+      out += std::to_string(v.get_int64());
+      return;
+    case json::kind::uint64:
+      out += std::to_string(v.get_uint64());
+      return;
+    case json::kind::double_:
+      AppendNumber(v.get_double(), out);
+      return;
+    case json::kind::string:
+      out += json::serialize(v);
+      return;
+    case json::kind::array: {
+      const json::array& a = v.get_array();
+      if (a.empty()) {
+        out += "[]";
+        return;
+      }
+      out.push_back('[');
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        if (indent > 0) newline(level + 1);
+        WriteJson(a[i], indent, level + 1, out);
+      }
+      if (indent > 0) newline(level);
+      out.push_back(']');
+      return;
+    }
+    case json::kind::object: {
+      const json::object& o = v.get_object();
+      if (o.empty()) {
+        out += "{}";
+        return;
+      }
+      out.push_back('{');
+      bool first = true;
+      for (const auto& kv : o) {
+        if (!first) out.push_back(',');
+        first = false;
+        if (indent > 0) newline(level + 1);
+        out += json::serialize(json::value(kv.key()));
+        out += indent > 0 ? ": " : ":";
+        WriteJson(kv.value(), indent, level + 1, out);
+      }
+      if (indent > 0) newline(level);
+      out.push_back('}');
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
+
+void Table::AddRow(std::vector<std::string> cells) {
+  cells.resize(headers_.size());
+  for (std::string& cell : cells) cell = Sanitize(cell);
+  rows_.push_back(std::move(cells));
+}
+
+std::string Table::Render() const {
+  std::vector<size_t> widths(headers_.size(), 0);
+  auto measure = [&](const std::vector<std::string>& row) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], DisplayWidth(row[i]));
+  };
+  measure(headers_);
+  for (const auto& row : rows_) measure(row);
+  std::string out;
+  auto render = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line.append(widths[i] - DisplayWidth(row[i]) + 2, ' ');
+    }
+    RightTrim(line);
+    out += line;
+    out.push_back('\n');
+  };
+  render(headers_);
+  for (const auto& row : rows_) render(row);
+  return out;
+}
+
+std::string FormatKeyValues(const std::vector<std::pair<std::string, std::string>>& fields) {
+  size_t width = 0;
+  for (const auto& [key, value] : fields) width = std::max(width, DisplayWidth(key) + 1);
+  std::string out;
+  for (const auto& [key, value] : fields) {
+    std::string line = key + ":";
+    line.append(width - DisplayWidth(key) - 1 + 1, ' ');
+    size_t start = 0;
+    bool first = true;
+    do {
+      size_t end = value.find('\n', start);
+      std::string_view part = std::string_view(value).substr(
+          start, end == std::string::npos ? std::string::npos : end - start);
+      if (!first) line.assign(width + 1, ' ');
+      line += Sanitize(part);
+      RightTrim(line);
+      out += line;
+      out.push_back('\n');
+      first = false;
+      start = end == std::string::npos ? value.size() + 1 : end + 1;
+    } while (start <= value.size());
+  }
+  return out;
+}
+
+std::string FormatTimeUtc(int64_t unix_ms) {
+  if (unix_ms <= 0) return "-";
+  std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  if (gmtime_r(&seconds, &tm) == nullptr) return "-";
+  char buf[32];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return std::string(buf, n);
+}
+
+std::string FormatAge(int64_t age_ms) {
+  int64_t s = std::max<int64_t>(age_ms, 0) / 1000;
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) return std::to_string(s / 60) + "m";
+  if (s < 86400) return std::to_string(s / 3600) + "h";
+  return std::to_string(s / 86400) + "d";
+}
+
+std::string Truncate(std::string_view text, size_t max) {
+  if (DisplayWidth(text) <= max) return std::string(text);
+  size_t keep = max >= 3 ? max - 3 : max;
+  size_t points = 0;
+  size_t i = 0;
+  for (; i < text.size(); ++i) {
+    if (!IsContinuationByte(text[i])) {
+      if (points == keep) break;
+      ++points;
+    }
+  }
+  std::string out(text.substr(0, i));
+  if (max >= 3) out += "...";
+  return out;
+}
+
+std::string CompactJson(const json::value& v) {
+  std::string out;
+  WriteJson(v, 0, 0, out);
+  return out;
+}
+
+std::string PrettyJson(const json::value& v, int indent) {
+  std::string out;
+  WriteJson(v, std::max(indent, 1), 0, out);
+  return out;
+}
+
+std::optional<json::value> ParseJson(std::string_view text, std::string* error, size_t max_depth) {
+  json::parse_options options;
+  options.max_depth = max_depth;
+  json::stream_parser parser({}, options);
+  boost::system::error_code ec;
+  size_t consumed = parser.write(text.data(), text.size(), ec);
+  if (!ec) parser.finish(ec);
+  if (ec) {
+    if (error != nullptr) {
+      *error = ec.message();
+      if (!text.empty() && consumed < text.size())
+        *error += " at offset " + std::to_string(consumed);
+    }
+    return std::nullopt;
+  }
+  return parser.release();
+}
+
+std::string FormatEventLine(std::string_view id, std::string_view event, const json::value& data) {
+  std::string line = "  ";
+  const json::object* entry = data.if_object();
+  if (entry == nullptr) {
+    line += Sanitize(event);
+    if (!data.is_null()) line += "  " + Truncate(CompactJson(data), 100);
+    return line;
+  }
+  if (const json::value* seq = entry->if_contains("seq"); seq != nullptr && !seq->is_null()) {
+    line += "#" + (seq->is_string() ? Sanitize(seq->get_string()) : CompactJson(*seq)) + " ";
+  } else if (!id.empty()) {
+    line += "#" + Sanitize(id) + " ";
+  }
+  line += Sanitize(event);
+  if (const json::value* name = entry->if_contains("name");
+      name != nullptr && name->is_string() && !name->get_string().empty()) {
+    line += "  " + Sanitize(name->get_string());
+  }
+  bool emit = event == "emit";
+  const json::value* shown = entry->if_contains("result");
+  if (emit && (shown == nullptr || shown->is_null())) shown = entry->if_contains("data");
+  if (shown != nullptr && !shown->is_null()) {
+    std::string text = CompactJson(*shown);
+    line += "  " + (emit ? text : Truncate(text, 100));
+  }
+  return line;
+}
+
+std::optional<std::pair<std::string, std::string>> ParseErrorBody(std::string_view body) {
+  std::optional<json::value> v = ParseJson(body, nullptr);
+  if (!v || !v->is_object()) return std::nullopt;
+  const json::value* err = v->get_object().if_contains("error");
+  if (err == nullptr || !err->is_object()) return std::nullopt;
+  const json::value* code = err->get_object().if_contains("code");
+  const json::value* message = err->get_object().if_contains("message");
+  if (code == nullptr || !code->is_string()) return std::nullopt;
+  std::string text = message != nullptr && message->is_string() ? std::string(message->get_string())
+                                                                : std::string();
+  return std::make_pair(std::string(code->get_string()), std::move(text));
+}
+
+std::string ServerErrorLine(int status, std::string_view body) {
+  if (auto err = ParseErrorBody(body)) {
+    return "error: " + Sanitize(err->first) + ": " + Sanitize(err->second);
+  }
+  std::string_view first_line = body.substr(0, body.find_first_of("\r\n"));
+  std::string text = first_line.empty() ? "(empty response)" : Truncate(first_line, 200);
+  return "error: http_" + std::to_string(status) + ": " + Sanitize(text);
+}
+
+std::string ShellQuote(std::string_view text) {
+  bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("_-./:=@,+%").find(c) != std::string_view::npos;
+  });
+  if (plain) return std::string(text);
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out.push_back(c);
+    }
+  }
+  out += "'";
+  return out;
+}
+
+}  // namespace keel::cli
+
+namespace keel::cli {
+
+namespace {
+
+std::string Str(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) return {};
+  if (v->is_string()) return std::string(v->get_string());
+  return CompactJson(*v);
+}
+
+int64_t Int(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return 0;
+  if (v->is_int64()) return v->get_int64();
+  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
+  if (v->is_double()) return static_cast<int64_t>(v->get_double());
+  return 0;
+}
+
+const json::object* Obj(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr ? v->if_object() : nullptr;
+}
+
+std::string OrDash(std::string s) { return s.empty() ? "-" : s; }
+
+std::string Tenant(const json::object& run) {
+  const json::object* caller = Obj(run, "caller");
+  return caller != nullptr ? Str(*caller, "tenant") : std::string();
+}
+
+std::string Steps(const json::object& run) {
+  const json::object* usage = Obj(run, "usage");
+  return usage != nullptr && usage->contains("steps") ? std::to_string(Int(*usage, "steps"))
+                                                      : std::string();
+}
+
+std::string ErrorText(const json::object& run) {
+  const json::object* error = Obj(run, "error");
+  if (error == nullptr) return {};
+  return Str(*error, "code") + ": " + Str(*error, "message");
+}
+
+}  // namespace
+
+bool IsUnsuccessfulStatus(std::string_view status) {
+  return status == "failed" || status == "cancelled" || status == "timed_out" ||
+         status == "budget_exhausted";
+}
+
+bool IsTerminalStatus(std::string_view status) {
+  return status == "succeeded" || IsUnsuccessfulStatus(status);
+}
+
+std::string FormatRunOutcome(const json::object& run) {
+  std::string status = Str(run, "status");
+  std::string out =
+      "run " + Sanitize(OrDash(Str(run, "id"))) + " " + Sanitize(OrDash(status)) + "\n";
+  if (std::string reason = Str(run, "wait_reason"); !reason.empty()) {
+    out += "waiting for " + Sanitize(reason) + "\n";
+  }
+  const json::value* result = run.if_contains("result");
+  if (status == "succeeded" && result != nullptr && !result->is_null()) {
+    out += PrettyJson(*result) + "\n";
+  }
+  const json::value* error = run.if_contains("error");
+  if (error != nullptr && !error->is_null()) out += PrettyJson(*error) + "\n";
+  return out;
+}
+
+std::string FormatRunTable(const json::array& runs, int64_t now_ms) {
+  Table table({"ID", "INTENT", "STATUS", "TENANT", "STEPS", "CREATED", "AGE"});
+  for (const json::value& v : runs) {
+    const json::object* run = v.if_object();
+    if (run == nullptr) continue;
+    int64_t created = Int(*run, "created_at_ms");
+    table.AddRow({OrDash(Str(*run, "id")), OrDash(Str(*run, "intent")), OrDash(Str(*run, "status")),
+                  OrDash(Tenant(*run)), OrDash(Steps(*run)), FormatTimeUtc(created),
+                  created > 0 ? FormatAge(now_ms - created) : "-"});
+  }
+  return table.Render();
+}
+
+std::string FormatRunDetails(const json::object& run, int64_t now_ms) {
+  auto when = [&](int64_t ms) {
+    return ms > 0 ? FormatTimeUtc(ms) + " (" + FormatAge(now_ms - ms) + " ago)" : std::string("-");
+  };
+  std::vector<std::pair<std::string, std::string>> f;
+  f.emplace_back("id", OrDash(Str(run, "id")));
+  f.emplace_back("intent", OrDash(Str(run, "intent")));
+  f.emplace_back("status", OrDash(Str(run, "status")));
+  f.emplace_back("tenant", OrDash(Tenant(run)));
+  if (const json::object* caller = Obj(run, "caller")) {
+    if (std::string user = Str(*caller, "user"); !user.empty()) f.emplace_back("user", user);
+  }
+  f.emplace_back("created", when(Int(run, "created_at_ms")));
+  f.emplace_back("updated", when(Int(run, "updated_at_ms")));
+  std::string steps = OrDash(Steps(run));
+  if (const json::object* budget = Obj(run, "budget"); budget && Int(*budget, "max_steps") > 0) {
+    steps += " of " + std::to_string(Int(*budget, "max_steps"));
+  }
+  f.emplace_back("steps", steps);
+  if (int64_t deadline = Int(run, "deadline_at_ms"); deadline > 0) {
+    f.emplace_back("deadline", FormatTimeUtc(deadline));
+  }
+  if (std::string key = Str(run, "idempotency_key"); !key.empty()) {
+    f.emplace_back("idempotency key", key);
+  }
+  if (std::string id = Str(run, "correlation_id"); !id.empty())
+    f.emplace_back("correlation id", id);
+  if (std::string reason = Str(run, "wait_reason"); !reason.empty()) {
+    f.emplace_back("wait reason", reason);
+  }
+  if (int64_t wake = Int(run, "wake_at_ms"); wake > 0)
+    f.emplace_back("wake at", FormatTimeUtc(wake));
+  if (std::string error = ErrorText(run); !error.empty()) f.emplace_back("error", error);
+  if (const json::value* result = run.if_contains("result"); result && !result->is_null()) {
+    f.emplace_back("result", PrettyJson(*result));
+  }
+  return FormatKeyValues(f);
+}
+
+std::string FormatJournalTable(const json::array& entries) {
+  Table table({"SEQ", "KIND", "NAME", "RESULT"});
+  for (const json::value& v : entries) {
+    const json::object* e = v.if_object();
+    if (e == nullptr) continue;
+    const json::value* result = e->if_contains("result");
+    std::string shown = result != nullptr && !result->is_null() ? CompactJson(*result) : "";
+    table.AddRow({Str(*e, "seq"), Str(*e, "kind"), Str(*e, "name"), Truncate(shown, 60)});
+  }
+  return table.Render();
+}
+
+}  // namespace keel::cli

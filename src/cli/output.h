@@ -1,0 +1,86 @@
+#pragma once
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// Formatting of the `keel` command's human output. Pure functions of their arguments (the
+// current time is passed in), so they are tested without a server.
+namespace keel::cli {
+
+// An aligned text table: columns separated by two spaces, the last column not padded.
+// Widths count UTF-8 code points; control characters in cells are shown as '?', so a value
+// from the server cannot move the terminal's cursor.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> headers);
+  void AddRow(std::vector<std::string> cells);  // missing cells are empty, extra ones dropped
+  size_t rows() const { return rows_.size(); }
+  std::string Render() const;  // every line ends with '\n'
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// "key:  value" lines with the values aligned. A multi-line value continues on the following
+// lines, indented to the value column.
+std::string FormatKeyValues(const std::vector<std::pair<std::string, std::string>>& fields);
+
+// 1700000000000 -> "2023-11-14T22:13:20Z". 0 or less -> "-".
+std::string FormatTimeUtc(int64_t unix_ms);
+
+// How long ago, coarsely: "42s", "7m", "5h", "3d". Negative ages (clock skew) show as "0s".
+std::string FormatAge(int64_t age_ms);
+
+// Cuts to at most `max` code points, ending with "..." when cut. Never splits a code point.
+std::string Truncate(std::string_view text, size_t max);
+
+// JSON as people read it: numbers in shortest form ("1.5", not "1.5E0").
+std::string CompactJson(const boost::json::value& v);
+std::string PrettyJson(const boost::json::value& v, int indent = 2);
+
+// Parses JSON text without throwing; on failure `*error` says what and where ("syntax error
+// at offset 7"). Nesting is capped at `max_depth`.
+std::optional<boost::json::value> ParseJson(std::string_view text, std::string* error,
+                                            size_t max_depth = 1000);
+
+// One line per Server-Sent Event of GET /v1/runs/{id}/events, e.g.
+//   "  #3 step  fetch  {"ok":true}"
+// The data of an `emit` event is shown whole; other results are cut to 100 code points.
+std::string FormatEventLine(std::string_view id, std::string_view event,
+                            const boost::json::value& data);
+
+// The line printed for an error answer of the server: "error: <code>: <message>" from the
+// error JSON, or "error: http_<status>: <body>" when the body is not that JSON.
+std::string ServerErrorLine(int status, std::string_view body);
+
+// Extracts {"error": {"code", "message"}} from a response body.
+std::optional<std::pair<std::string, std::string>> ParseErrorBody(std::string_view body);
+
+// Run objects and journal entries of docs/api/http.md as text. Absent fields show as "-".
+//
+// "run <id> <status>", then the wait reason of a waiting run, the result of a succeeded run or
+// the error of a failed one (pretty JSON).
+std::string FormatRunOutcome(const boost::json::object& run);
+// Table ID INTENT STATUS TENANT STEPS CREATED AGE, newest first as the server sent them.
+std::string FormatRunTable(const boost::json::array& runs, int64_t now_ms);
+// "key: value" lines of `keel runs show`.
+std::string FormatRunDetails(const boost::json::object& run, int64_t now_ms);
+// Table SEQ KIND NAME RESULT; results cut to 60 code points.
+std::string FormatJournalTable(const boost::json::array& entries);
+
+// failed, cancelled, timed_out, budget_exhausted.
+bool IsUnsuccessfulStatus(std::string_view status);
+bool IsTerminalStatus(std::string_view status);
+
+// Quotes a value for a shell command line when it needs it: abc -> abc, "a b" -> 'a b'.
+std::string ShellQuote(std::string_view text);
+
+}  // namespace keel::cli

@@ -1,0 +1,483 @@
+// The executor side of LocalEngine: activating a run, replaying its journal, and turning each
+// ctx action into a journal entry. Everything here runs on the run's executor thread.
+
+#include <boost/json.hpp>
+
+#include "base/duration.h"
+#include "base/hash.h"
+#include "engine/active_run.h"
+#include "observability/log.h"
+
+namespace keel::engine {
+
+namespace json = boost::json;
+using lua::VmEvent;
+using model::EntryKind;
+using model::RunStatus;
+
+namespace {
+
+std::optional<EntryKind> KindForOp(const std::string& op) {
+  if (op == "step" || op == "commit") return EntryKind::kStep;
+  if (op == "sleep") return EntryKind::kSleep;
+  if (op == "signal") return EntryKind::kSignal;
+  if (op == "now") return EntryKind::kNow;
+  if (op == "random") return EntryKind::kRandom;
+  if (op == "uuid") return EntryKind::kUuid;
+  if (op == "emit") return EntryKind::kEmit;
+  if (op == "interrupts") return EntryKind::kInterrupts;
+  return std::nullopt;
+}
+
+std::string JsonString(const std::string& s) { return json::serialize(json::value(s)); }
+
+// A duration argument: a string such as "30s" or a number of milliseconds. Null → 0.
+Result<int64_t> DurationArg(const std::string& arg_json) {
+  boost::system::error_code ec;
+  json::value v = json::parse(arg_json, ec);
+  if (ec || v.is_null()) return int64_t{0};
+  if (v.is_string()) return ParseDurationMs(std::string(v.get_string()));
+  if (v.is_int64() && v.get_int64() >= 0) return v.get_int64();
+  if (v.is_double() && v.get_double() >= 0 && v.get_double() < 1e15) {
+    return static_cast<int64_t>(v.get_double());
+  }
+  return Error{Errc::kInvalidArgument, "invalid duration " + arg_json};
+}
+
+int64_t WakeField(const std::string& result_json) {
+  boost::system::error_code ec;
+  json::value v = json::parse(result_json, ec);
+  if (ec || !v.is_object()) return 0;
+  auto* w = v.get_object().if_contains("wake_at");
+  return w && w->is_int64() ? w->get_int64() : 0;
+}
+
+}  // namespace
+
+LocalEngine::ActiveRun* LocalEngine::Find(const std::string& run_id, uint64_t activation) {
+  auto& shard = shards_[executors_.ThreadFor(run_id)];
+  auto it = shard.find(run_id);
+  if (it == shard.end() || it->second->activation != activation) return nullptr;
+  return it->second.get();
+}
+
+void LocalEngine::Evict(const std::string& run_id) {
+  auto& shard = shards_[executors_.ThreadFor(run_id)];
+  if (shard.erase(run_id)) {
+    resident_--;
+    metrics_->resident_runs.Set(resident_);
+  }
+}
+
+void LocalEngine::Activate(model::RunRecord rec, bool fresh) {
+  auto& shard = shards_[executors_.ThreadFor(rec.id)];
+  auto& slot = shard[rec.id];
+  if (!slot) {
+    resident_++;
+    metrics_->resident_runs.Set(resident_);
+  }
+  slot = std::make_unique<ActiveRun>();
+  ActiveRun& run = *slot;
+  run.activation = next_activation_++;
+  run.resumed_wait_reason = rec.wait_reason;
+  run.resumed_wake_at = rec.wake_at_ms;
+  run.rec = std::move(rec);
+  run.rec.status = RunStatus::kRunning;
+  if (CheckDeadline(run)) return;
+  if (!fresh) {
+    auto journal = store_.ReadJournal(run.rec.id, 0, 1 << 30);
+    if (!journal) {
+      OnWriteError(run.rec.id, run.activation, journal.error());
+      return;
+    }
+    run.journal = std::move(*journal);
+    run.next_seq = static_cast<int64_t>(run.journal.size()) + 1;
+  }
+  auto code = registry_.ByHash(run.rec.code_hash);
+  if (!code) {
+    FailRun(run, RunStatus::kFailed, "internal",
+            "the workflow code this run started with is missing: " + code.error().message);
+    return;
+  }
+  ActiveRun* self = &run;
+  auto vm = lua::WorkflowVm::Create(*code, run.rec.id, run.rec.payload_json, options_.vm,
+                                    [self](const std::string& msg) {
+                                      if (self->replaying()) return;  // said once, when live
+                                      obs::Info("workflow_log", {{"run_id", self->rec.id},
+                                                                 {"tenant", self->rec.tenant},
+                                                                 {"intent", self->rec.intent},
+                                                                 {"message", msg}});
+                                    });
+  if (!vm) {
+    FailRun(run, RunStatus::kFailed, std::string(ErrcName(vm.error().code)), vm.error().message);
+    return;
+  }
+  run.vm = std::move(*vm);
+  if (run.rec.deadline_at_ms > 0) {
+    std::string id = run.rec.id;
+    uint64_t activation = run.activation;
+    timers_.At(run.rec.deadline_at_ms, [this, id, activation] {
+      executors_.PostFor(id, [this, id, activation] {
+        if (ActiveRun* r = Find(id, activation); r && !r->finishing) CheckDeadline(*r);
+      });
+    });
+  }
+  Drive(run, run.vm->Start());
+}
+
+void LocalEngine::Drive(ActiveRun& run, VmEvent ev) {
+  for (;;) {
+    if (run.finishing) return;
+    switch (ev.kind) {
+      case VmEvent::Kind::kDone: {
+        if (run.replaying()) {
+          const auto& e = run.journal[run.cursor];
+          metrics_->nondeterminism.Add();
+          FailRun(run, RunStatus::kFailed, "non_determinism",
+                  "the workflow returned, but the journal holds more: entry " +
+                      std::to_string(e.seq) + " is " + std::string(model::EntryKindName(e.kind)) +
+                      " \"" + e.name + "\" (was the workflow code changed under this run?)");
+          return;
+        }
+        store::Transition t;
+        t.status = RunStatus::kSucceeded;
+        t.result_json = std::move(ev.result_json);
+        Finish(run, std::move(t));
+        return;
+      }
+      case VmEvent::Kind::kError:
+        FailRun(run, RunStatus::kFailed, std::string(ErrcName(ev.error.code)), ev.error.message);
+        return;
+      case VmEvent::Kind::kAction: {
+        if (CheckDeadline(run)) return;
+        auto next = HandleAction(run, ev.action);
+        if (!next) return;
+        ev = std::move(*next);
+        break;
+      }
+    }
+  }
+}
+
+std::optional<VmEvent> LocalEngine::HandleAction(ActiveRun& run, const lua::Action& a) {
+  run.action_started_us = clock_.MonoUs();
+  if (!KindForOp(a.op)) {
+    return run.vm->Resume(false, {JsonString("unknown ctx operation " + a.op)});
+  }
+  return run.replaying() ? Replay(run, a) : Live(run, a);
+}
+
+std::optional<VmEvent> LocalEngine::Replay(ActiveRun& run, const lua::Action& a) {
+  const model::JournalEntry& e = run.journal[run.cursor];
+  EntryKind want = *KindForOp(a.op);
+  if (e.kind != want || e.name != a.name) {
+    metrics_->nondeterminism.Add();
+    FailRun(run, RunStatus::kFailed, "non_determinism",
+            "non-determinism at journal entry " + std::to_string(e.seq) +
+                ": the workflow asked for " + std::string(model::EntryKindName(want)) + " \"" +
+                a.name + "\" but the journal holds " + std::string(model::EntryKindName(e.kind)) +
+                " \"" + e.name + "\"");
+    return std::nullopt;
+  }
+  metrics_->replayed_entries.Add();
+  // Take what we need before the entry goes: the journal is released once replay ends.
+  std::string result = e.result_json;
+  run.cursor++;
+  if (!run.replaying()) {
+    run.journal.clear();
+    run.journal.shrink_to_fit();
+    run.cursor = 0;
+  }
+  switch (want) {
+    case EntryKind::kStep:
+      run.steps_used++;
+      return run.vm->Resume(true, {"true", result});
+    case EntryKind::kSleep: {
+      int64_t wake_at = WakeField(result);
+      if (clock_.WallMs() >= wake_at) return run.vm->Resume(true, {});
+      return SleepUntil(run, wake_at, {});
+    }
+    case EntryKind::kSignal:
+      return ResumeSignal(run, result);
+    case EntryKind::kEmit:
+      return run.vm->Resume(true, {});
+    default:  // now, random, uuid, interrupts: the journaled value
+      return run.vm->Resume(true, {result});
+  }
+}
+
+model::JournalEntry LocalEngine::NewEntry(ActiveRun& run, EntryKind kind, const std::string& name,
+                                          const std::string& arg_json, std::string result_json) {
+  model::JournalEntry e;
+  e.run_id = run.rec.id;
+  e.seq = run.next_seq++;
+  e.kind = kind;
+  e.name = name;
+  e.request_hash = Hex64(Fnv1a64(std::string(model::EntryKindName(kind)) + "\n" + name + "\n" +
+                                 arg_json));
+  e.result_json = std::move(result_json);
+  e.created_at_ms = clock_.WallMs();
+  return e;
+}
+
+std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
+  int64_t now = clock_.WallMs();
+  auto resume_with = [this](std::string value) {
+    return [this, value = std::move(value)](ActiveRun& r) {
+      metrics_->step_seconds.Observe(static_cast<double>(clock_.MonoUs() - r.action_started_us) /
+                                     1e6);
+      Drive(r, r.vm->Resume(true, {value}));
+    };
+  };
+  if (a.op == "step") {
+    if (run.rec.budget.max_steps > 0 && run.steps_used >= run.rec.budget.max_steps) {
+      FailRun(run, RunStatus::kBudgetExhausted, "budget_exhausted",
+              "max_steps (" + std::to_string(run.rec.budget.max_steps) +
+                  ") reached before step \"" + a.name + "\"");
+      return std::nullopt;
+    }
+    return run.vm->Resume(true, {"false"});
+  }
+  if (a.op == "commit") {
+    run.steps_used++;
+    auto e = NewEntry(run, EntryKind::kStep, a.name, "", a.arg_json);
+    AppendThen(run, {std::move(e)}, std::nullopt, resume_with(a.arg_json));
+    return std::nullopt;
+  }
+  if (a.op == "sleep") {
+    auto ms = DurationArg(a.arg_json);
+    if (!ms) return run.vm->Resume(false, {JsonString("ctx.sleep: " + ms.error().message)});
+    int64_t wake_at = now + *ms;
+    auto e = NewEntry(run, EntryKind::kSleep, "sleep", a.arg_json,
+                      "{\"wake_at\":" + std::to_string(wake_at) + "}");
+    return SleepUntil(run, wake_at, {std::move(e)});
+  }
+  if (a.op == "now") {
+    std::string v = std::to_string(now);
+    AppendThen(run, {NewEntry(run, EntryKind::kNow, "now", "", v)}, std::nullopt, resume_with(v));
+    return std::nullopt;
+  }
+  if (a.op == "random") {
+    std::string v = json::serialize(json::value(random_.NextDouble()));
+    AppendThen(run, {NewEntry(run, EntryKind::kRandom, "random", "", v)}, std::nullopt,
+               resume_with(v));
+    return std::nullopt;
+  }
+  if (a.op == "uuid") {
+    std::string v = JsonString(random_.UuidV4());
+    AppendThen(run, {NewEntry(run, EntryKind::kUuid, "uuid", "", v)}, std::nullopt,
+               resume_with(v));
+    return std::nullopt;
+  }
+  if (a.op == "emit") {
+    AppendThen(run, {NewEntry(run, EntryKind::kEmit, "emit", "", a.arg_json)}, std::nullopt,
+               [this](ActiveRun& r) { Drive(r, r.vm->Resume(true, {})); });
+    return std::nullopt;
+  }
+  if (a.op == "interrupts") {
+    std::string id = run.rec.id;
+    uint64_t activation = run.activation;
+    int64_t seq = run.next_seq++;
+    store_.TakeInterrupts(id, run.rec.lease_owner, run.rec.lease_epoch, seq,
+                          [this, id, activation](Result<model::JournalEntry> r) {
+                            executors_.PostFor(id, [this, id, activation, r = std::move(r)] {
+                              if (!r) return OnWriteError(id, activation, r.error());
+                              ActiveRun* run = Find(id, activation);
+                              if (!run || run->finishing) return;
+                              watchers_.NotifyChange(id);
+                              Drive(*run, run->vm->Resume(true, {r->result_json}));
+                            });
+                          });
+    return std::nullopt;
+  }
+  // signal
+  auto timeout = DurationArg(a.arg_json);
+  if (!timeout) return run.vm->Resume(false, {JsonString("ctx.signal: " + timeout.error().message)});
+  int64_t timeout_at = 0;
+  if (run.resumed_wait_reason == "signal:" + a.name && run.resumed_wake_at > 0) {
+    timeout_at = run.resumed_wake_at;  // woken before the timeout: keep the original one
+  } else if (*timeout > 0) {
+    timeout_at = now + *timeout;
+  }
+  run.resumed_wait_reason.clear();
+  store::SignalWaitRequest req;
+  req.run_id = run.rec.id;
+  req.lease_owner = run.rec.lease_owner;
+  req.lease_epoch = run.rec.lease_epoch;
+  req.seq = run.next_seq;
+  req.name = a.name;
+  req.timeout_at_ms = timeout_at;
+  req.steps_used = run.steps_used;
+  req.now_ms = now;
+  std::string id = run.rec.id;
+  uint64_t activation = run.activation;
+  int64_t deadline = run.rec.deadline_at_ms;
+  store_.WaitForSignal(std::move(req), [this, id, activation, timeout_at,
+                                        deadline](Result<store::SignalWaitOutcome> r) {
+    executors_.PostFor(id, [this, id, activation, timeout_at, deadline, r = std::move(r)] {
+      if (!r) return OnWriteError(id, activation, r.error());
+      ActiveRun* run = Find(id, activation);
+      if (!run || run->finishing) return;
+      if (r->parked) {
+        Evict(id);
+        int64_t at = timeout_at;
+        if (deadline > 0 && (at == 0 || deadline < at)) at = deadline;
+        if (at > 0) ScheduleWake(id, at);
+        return;
+      }
+      run->next_seq++;
+      watchers_.NotifyChange(id);
+      Drive(*run, ResumeSignal(*run, r->entry.result_json));
+    });
+  });
+  return std::nullopt;
+}
+
+VmEvent LocalEngine::ResumeSignal(ActiveRun& run, const std::string& result_json) {
+  boost::system::error_code ec;
+  json::value v = json::parse(result_json, ec);
+  if (!ec && v.is_object()) {
+    if (auto* s = v.get_object().if_contains("signal")) return run.vm->Resume(true, {json::serialize(*s)});
+  }
+  return run.vm->Resume(true, {"null", "\"timeout\""});
+}
+
+std::optional<VmEvent> LocalEngine::SleepUntil(ActiveRun& run, int64_t wake_at,
+                                               std::vector<model::JournalEntry> entries) {
+  int64_t now = clock_.WallMs();
+  int64_t deadline = run.rec.deadline_at_ms;
+  int64_t at = (deadline > 0 && deadline < wake_at) ? deadline : wake_at;
+  std::string id = run.rec.id;
+  if (wake_at - now < options_.resident_sleep_ms) {
+    // Short: keep the Lua state and resume from a timer.
+    auto arm = [this, id, at](ActiveRun& r) {
+      uint64_t activation = r.activation;
+      timers_.At(at, [this, id, activation] {
+        executors_.PostFor(id, [this, id, activation] {
+          ActiveRun* r = Find(id, activation);
+          if (!r || r->finishing || CheckDeadline(*r)) return;
+          Drive(*r, r->vm->Resume(true, {}));
+        });
+      });
+    };
+    if (entries.empty()) {
+      arm(run);
+    } else {
+      AppendThen(run, std::move(entries), std::nullopt, arm);
+    }
+    return std::nullopt;
+  }
+  // Long: park the run; it holds no memory until the timer wakes it.
+  store::Transition t;
+  t.status = RunStatus::kWaiting;
+  t.wait_reason = "timer";
+  t.wake_at_ms = wake_at;
+  t.release_lease = true;
+  AppendThen(run, std::move(entries), t, [this, id, at](ActiveRun&) {
+    Evict(id);
+    ScheduleWake(id, at);
+  });
+  return std::nullopt;
+}
+
+void LocalEngine::AppendThen(ActiveRun& run, std::vector<model::JournalEntry> entries,
+                             std::optional<store::Transition> transition,
+                             std::function<void(ActiveRun&)> then) {
+  store::AppendRequest req;
+  req.run_id = run.rec.id;
+  req.lease_owner = run.rec.lease_owner;
+  req.lease_epoch = run.rec.lease_epoch;
+  req.entries = std::move(entries);
+  req.transition = std::move(transition);
+  req.steps_used = run.steps_used;
+  std::string id = run.rec.id;
+  uint64_t activation = run.activation;
+  store_.Append(std::move(req), [this, id, activation, then = std::move(then)](Result<Ok> r) {
+    executors_.PostFor(id, [this, id, activation, then, ok = r.ok(),
+                            err = r.ok() ? Error{} : r.error()] {
+      if (!ok) return OnWriteError(id, activation, err);
+      ActiveRun* run = Find(id, activation);
+      if (!run || run->finishing) return;
+      watchers_.NotifyChange(id);
+      then(*run);
+    });
+  });
+}
+
+bool LocalEngine::CheckDeadline(ActiveRun& run) {
+  if (run.rec.deadline_at_ms == 0 || clock_.WallMs() < run.rec.deadline_at_ms) return false;
+  FailRun(run, RunStatus::kTimedOut, "deadline_exceeded",
+          "deadline_ms (" + std::to_string(run.rec.budget.deadline_ms) + ") passed");
+  return true;
+}
+
+void LocalEngine::FailRun(ActiveRun& run, RunStatus status, const std::string& code,
+                          const std::string& message) {
+  store::Transition t;
+  t.status = status;
+  t.error_code = code;
+  t.error_message = message;
+  Finish(run, std::move(t));
+}
+
+void LocalEngine::Finish(ActiveRun& run, store::Transition t) {
+  if (run.finishing) return;
+  run.finishing = true;
+  t.release_lease = true;
+  model::RunRecord final_rec = run.rec;
+  final_rec.status = t.status;
+  final_rec.result_json = t.result_json;
+  final_rec.error_code = t.error_code;
+  final_rec.error_message = t.error_message;
+  final_rec.steps_used = run.steps_used;
+  final_rec.lease_owner.clear();
+  final_rec.updated_at_ms = clock_.WallMs();
+  if (t.status == RunStatus::kFailed) {
+    obs::Warn("run_failed", {{"run_id", run.rec.id},
+                             {"tenant", run.rec.tenant},
+                             {"intent", run.rec.intent},
+                             {"code", t.error_code},
+                             {"message", t.error_message}});
+  }
+  store::AppendRequest req;
+  req.run_id = run.rec.id;
+  req.lease_owner = run.rec.lease_owner;
+  req.lease_epoch = run.rec.lease_epoch;
+  req.transition = std::move(t);
+  req.steps_used = run.steps_used;
+  std::string id = run.rec.id;
+  uint64_t activation = run.activation;
+  store_.Append(std::move(req), [this, id, activation,
+                                 final_rec = std::move(final_rec)](Result<Ok> r) {
+    if (r) Terminal(final_rec);
+    executors_.PostFor(id, [this, id, activation, ok = r.ok(),
+                            err = r.ok() ? Error{} : r.error()] {
+      if (!ok) return OnWriteError(id, activation, err);
+      if (Find(id, activation)) Evict(id);
+    });
+  });
+}
+
+void LocalEngine::OnWriteError(const std::string& run_id, uint64_t activation, const Error& e) {
+  if (!Find(run_id, activation)) return;
+  Evict(run_id);
+  switch (e.code) {
+    case Errc::kAlreadyFinished:  // cancelled meanwhile
+    case Errc::kNotFound:
+      return;
+    case Errc::kFenced:
+      obs::Warn("run_fenced", {{"run_id", run_id}, {"error", e.message}});
+      return;
+    default:
+      // The store failed (disk full, I/O): nothing after the last commit happened. Try again
+      // later from the journal; the run keeps its place.
+      metrics_->write_retries.Add();
+      obs::Warn("run_write_failed", {{"run_id", run_id},
+                                     {"code", ErrcName(e.code)},
+                                     {"error", e.message},
+                                     {"retry_in_ms", options_.storage_retry_ms}});
+      if (!stopped_) ScheduleWake(run_id, clock_.WallMs() + options_.storage_retry_ms);
+  }
+}
+
+}  // namespace keel::engine

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "model/run.h"
+
+namespace keel::engine {
+
+// Who wants to hear about a run: callers waiting for its end (POST ?wait) and event streams.
+// Thread-safe; callbacks run outside the lock on the notifying thread.
+class Watchers {
+ public:
+  using TerminalFn = std::function<void(const model::RunRecord&)>;
+  using ChangeFn = std::function<void()>;
+
+  uint64_t AddTerminal(const std::string& run_id, TerminalFn fn);
+  uint64_t AddChange(const std::string& run_id, ChangeFn fn);
+  void Remove(uint64_t id);
+  // Fires a terminal watch once (it may also fire from NotifyTerminal; whichever is first).
+  void FireTerminal(uint64_t id, const model::RunRecord& run);
+
+  void NotifyChange(const std::string& run_id);
+  void NotifyTerminal(const model::RunRecord& run);
+
+ private:
+  struct Watch {
+    uint64_t id;
+    std::string run_id;
+    TerminalFn on_terminal;
+    ChangeFn on_change;
+    std::atomic<bool> fired{false};
+  };
+  std::mutex mu_;
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, std::shared_ptr<Watch>> by_id_;
+  std::unordered_map<std::string, std::map<uint64_t, std::shared_ptr<Watch>>> by_run_;
+};
+
+}  // namespace keel::engine

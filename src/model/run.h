@@ -1,0 +1,87 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace keel::model {
+
+// Run statuses and the transitions between them are documented in docs/run_states.md.
+enum class RunStatus {
+  kQueued,           // admitted, durable, not yet picked up by an executor
+  kRunning,          // an executor holds its lease and is replaying or stepping it
+  kWaiting,          // parked on a timer or a signal; holds no memory
+  kSucceeded,
+  kFailed,
+  kCancelled,
+  kTimedOut,         // its deadline_ms passed
+  kBudgetExhausted,  // a budget limit other than the deadline (max_steps) was reached
+};
+
+std::string_view StatusName(RunStatus s);
+std::optional<RunStatus> ParseStatus(std::string_view name);
+inline bool IsTerminal(RunStatus s) {
+  return s != RunStatus::kQueued && s != RunStatus::kRunning && s != RunStatus::kWaiting;
+}
+
+// Limits a caller puts on a run. Zero means "no limit" for the field.
+struct Budget {
+  int64_t deadline_ms = 0;
+  int64_t max_steps = 0;
+};
+
+// The invocation envelope of DESIGN.md, as validated at the door.
+struct Envelope {
+  std::string run_id;  // empty: the server assigns a UUIDv7
+  std::string intent;
+  std::string tenant = "default";
+  std::string user;
+  Budget budget;
+  std::string idempotency_key;
+  std::string correlation_id;
+  std::string payload_json = "{}";  // serialized JSON value
+};
+
+// A run as stored.
+struct RunRecord {
+  std::string id;
+  std::string intent;
+  std::string tenant;
+  std::string user;
+  std::string idempotency_key;
+  std::string correlation_id;
+  std::string payload_json;
+  Budget budget;
+  std::string code_hash;
+  RunStatus status = RunStatus::kQueued;
+  std::string wait_reason;  // "timer", "signal:<name>", "storage" while waiting
+  int64_t wake_at_ms = 0;   // 0: no timer
+  int64_t deadline_at_ms = 0;
+  std::string result_json;  // set when succeeded (and for partial results)
+  std::string error_code;
+  std::string error_message;
+  int64_t steps_used = 0;
+  std::string lease_owner;
+  int64_t lease_epoch = 0;
+  int64_t lease_expires_at_ms = 0;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// Kinds of journal records; docs/journal_format.md says what each one holds.
+enum class EntryKind { kStep, kSleep, kSignal, kNow, kRandom, kUuid, kEmit, kInterrupts };
+std::string_view EntryKindName(EntryKind k);
+std::optional<EntryKind> ParseEntryKind(std::string_view name);
+
+struct JournalEntry {
+  std::string run_id;
+  int64_t seq = 0;  // 1, 2, 3, ... contiguous per run
+  EntryKind kind = EntryKind::kStep;
+  std::string name;
+  std::string request_hash;  // hex of what the code asked for (kind, name, arguments)
+  std::string result_json;   // the value replay returns
+  int64_t created_at_ms = 0;
+};
+
+}  // namespace keel::model

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+
+#include "base/result.h"
+#include "server/serve.h"
+
+namespace keel::server {
+
+// Everything `keel serve` can be told, with its defaults. docs/configuration.md lists each
+// key of the TOML file.
+struct Config {
+  std::string data_dir = "./data";
+  std::string listen = "127.0.0.1:8080";
+  std::string workflows_dir = "./examples";
+  std::string lib_dir = "./lib";
+  std::string port_file;
+  int64_t drain_timeout_ms = 10'000;
+  int http_threads = 1;
+  std::string synchronous = "full";
+  int read_connections = 4;
+  int64_t max_page_count = 0;
+  int executor_threads = 2;
+  int64_t lease_ttl_ms = 15'000;
+  int64_t resident_sleep_ms = 1'000;
+  int64_t lua_max_memory_mb = 64;
+  int64_t lua_max_instructions = 200'000'000;
+  std::string log_level = "info";
+};
+
+// Defaults, then the TOML file named by flags.config_file (if any), then the flags.
+// Unknown keys and bad values are errors that name the key.
+Result<Config> LoadConfig(const ServeFlags& flags);
+
+}  // namespace keel::server
