@@ -39,7 +39,9 @@ Status LocalEngine::Start() {
   executors_.Start();
   timers_.Start();
   for (auto& rec : *runs) {
-    executors_.PostFor(rec.id, [this, rec = std::move(rec)]() mutable {
+    // Copy the id first: the lambda's init-capture may move `rec` before PostFor reads it.
+    std::string id = rec.id;
+    executors_.PostFor(id, [this, rec = std::move(rec)]() mutable {
       Activate(std::move(rec), /*fresh=*/false);
     });
   }
@@ -114,7 +116,8 @@ void LocalEngine::Submit(model::Envelope env, store::Callback<SubmitOutcome> don
     done(SubmitOutcome{std::move(res->run), res->existing});
     if (!fresh) return;
     metrics_->Started(rec.intent).Add();
-    executors_.PostFor(rec.id, [this, rec = std::move(rec)]() mutable {
+    std::string id = rec.id;  // not rec.id below: the capture may move rec first
+    executors_.PostFor(id, [this, rec = std::move(rec)]() mutable {
       Activate(std::move(rec), /*fresh=*/true);
     });
   });
