@@ -4,21 +4,11 @@
 
 namespace keel::engine {
 
-uint64_t Watchers::AddTerminal(const std::string& run_id, TerminalFn fn) {
+uint64_t Watchers::Add(const std::string& run_id, TerminalFn on_terminal, ChangeFn on_change) {
   auto w = std::make_shared<Watch>();
   w->run_id = run_id;
-  w->on_terminal = std::move(fn);
-  std::lock_guard lock(mu_);
-  w->id = next_id_++;
-  by_id_[w->id] = w;
-  by_run_[run_id][w->id] = w;
-  return w->id;
-}
-
-uint64_t Watchers::AddChange(const std::string& run_id, ChangeFn fn) {
-  auto w = std::make_shared<Watch>();
-  w->run_id = run_id;
-  w->on_change = std::move(fn);
+  w->on_terminal = std::move(on_terminal);
+  w->on_change = std::move(on_change);
   std::lock_guard lock(mu_);
   w->id = next_id_++;
   by_id_[w->id] = w;

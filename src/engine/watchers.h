@@ -19,8 +19,12 @@ class Watchers {
   using TerminalFn = std::function<void(const model::RunRecord&)>;
   using ChangeFn = std::function<void()>;
 
-  uint64_t AddTerminal(const std::string& run_id, TerminalFn fn);
-  uint64_t AddChange(const std::string& run_id, ChangeFn fn);
+  uint64_t AddTerminal(const std::string& run_id, TerminalFn fn) {
+    return Add(run_id, std::move(fn), nullptr);
+  }
+  uint64_t AddChange(const std::string& run_id, ChangeFn fn) {
+    return Add(run_id, nullptr, std::move(fn));
+  }
   void Remove(uint64_t id);
   // Fires a terminal watch once (it may also fire from NotifyTerminal; whichever is first).
   void FireTerminal(uint64_t id, const model::RunRecord& run);
@@ -29,6 +33,8 @@ class Watchers {
   void NotifyTerminal(const model::RunRecord& run);
 
  private:
+  uint64_t Add(const std::string& run_id, TerminalFn on_terminal, ChangeFn on_change);
+
   struct Watch {
     uint64_t id;
     std::string run_id;

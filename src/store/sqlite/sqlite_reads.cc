@@ -5,6 +5,25 @@
 
 namespace keel::store::sqlite {
 
+namespace {
+
+// Prepares `sql`, lets `bind` bind it, and collects `read(stmt)` for every row.
+template <typename T, typename Bind, typename Read>
+Result<std::vector<T>> Collect(Conn& c, const char* sql, Bind bind, Read read) {
+  auto st = c.Prepare(sql);
+  if (!st) return st.error();
+  bind(**st);
+  std::vector<T> rows;
+  for (;;) {
+    auto row = (*st)->Step();
+    if (!row) return row.error();
+    if (!*row) return rows;
+    rows.push_back(read(**st));
+  }
+}
+
+}  // namespace
+
 Result<model::RunRecord> SqliteStore::GetRun(const std::string& run_id) {
   Result<model::RunRecord> out = Error{Errc::kInternal, "unset"};
   WithReader([&](Conn& c) { out = LoadRun(c, run_id); });
@@ -12,160 +31,87 @@ Result<model::RunRecord> SqliteStore::GetRun(const std::string& run_id) {
 }
 
 Result<std::vector<model::RunRecord>> SqliteStore::ListRuns(const RunFilter& f) {
-  Result<std::vector<model::RunRecord>> out = std::vector<model::RunRecord>{};
+  Result<std::vector<model::RunRecord>> out = Error{Errc::kInternal, "unset"};
   WithReader([&](Conn& c) {
     // Newest first by id (UUIDv7 ids sort by creation time); empty filters match all.
-    auto st = c.Prepare("SELECT " KEEL_RUN_COLUMNS
-                        " FROM runs WHERE (?1 = '' OR tenant = ?1) AND (?2 = '' OR intent = ?2) "
-                        "AND (?3 = '' OR status = ?3) AND (?4 = '' OR id < ?4) "
-                        "ORDER BY id DESC LIMIT ?5");
-    if (!st) {
-      out = st.error();
-      return;
-    }
-    (*st)->Bind(1, f.tenant).Bind(2, f.intent);
-    (*st)->Bind(3, f.status ? model::StatusName(*f.status) : std::string_view());
-    (*st)->Bind(4, f.before_id).Bind(5, static_cast<int64_t>(f.limit));
-    std::vector<model::RunRecord> runs;
-    for (;;) {
-      auto row = (*st)->Step();
-      if (!row) {
-        out = row.error();
-        return;
-      }
-      if (!*row) break;
-      runs.push_back(ReadRun(**st));
-    }
-    out = std::move(runs);
+    out = Collect<model::RunRecord>(
+        c,
+        "SELECT " KEEL_RUN_COLUMNS
+        " FROM runs WHERE (?1 = '' OR tenant = ?1) AND (?2 = '' OR intent = ?2) "
+        "AND (?3 = '' OR status = ?3) AND (?4 = '' OR id < ?4) ORDER BY id DESC LIMIT ?5",
+        [&](Stmt& s) {
+          s.Bind(1, f.tenant).Bind(2, f.intent);
+          s.Bind(3, f.status ? model::StatusName(*f.status) : std::string_view());
+          s.Bind(4, f.before_id).Bind(5, static_cast<int64_t>(f.limit));
+        },
+        ReadRun);
   });
   return out;
 }
 
 Result<std::vector<model::JournalEntry>> SqliteStore::ReadJournal(const std::string& run_id,
                                                                   int64_t after_seq, int limit) {
-  Result<std::vector<model::JournalEntry>> out = std::vector<model::JournalEntry>{};
+  Result<std::vector<model::JournalEntry>> out = Error{Errc::kInternal, "unset"};
   WithReader([&](Conn& c) {
-    auto st = c.Prepare("SELECT " KEEL_JOURNAL_COLUMNS
-                        " FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?");
-    if (!st) {
-      out = st.error();
-      return;
-    }
-    (*st)->Bind(1, run_id).Bind(2, after_seq).Bind(3, static_cast<int64_t>(limit));
-    std::vector<model::JournalEntry> entries;
-    for (;;) {
-      auto row = (*st)->Step();
-      if (!row) {
-        out = row.error();
-        return;
-      }
-      if (!*row) break;
-      entries.push_back(ReadEntry(**st));
-    }
-    out = std::move(entries);
+    out = Collect<model::JournalEntry>(
+        c, "SELECT " KEEL_JOURNAL_COLUMNS " FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        [&](Stmt& s) { s.Bind(1, run_id).Bind(2, after_seq).Bind(3, static_cast<int64_t>(limit)); },
+        ReadEntry);
   });
   return out;
 }
 
 Result<std::vector<std::pair<std::string, int64_t>>> SqliteStore::WaitingTimers() {
-  Result<std::vector<std::pair<std::string, int64_t>>> out =
-      std::vector<std::pair<std::string, int64_t>>{};
+  Result<std::vector<std::pair<std::string, int64_t>>> out = Error{Errc::kInternal, "unset"};
   WithReader([&](Conn& c) {
     // A parked run wakes at its timer or its deadline, whichever is first.
-    auto st = c.Prepare(
+    out = Collect<std::pair<std::string, int64_t>>(
+        c,
         "SELECT id, CASE WHEN wake_at > 0 AND (deadline_at = 0 OR wake_at < deadline_at) "
         "THEN wake_at ELSE deadline_at END FROM runs "
-        "WHERE status = 'waiting' AND (wake_at > 0 OR deadline_at > 0)");
-    if (!st) {
-      out = st.error();
-      return;
-    }
-    std::vector<std::pair<std::string, int64_t>> timers;
-    for (;;) {
-      auto row = (*st)->Step();
-      if (!row) {
-        out = row.error();
-        return;
-      }
-      if (!*row) break;
-      timers.emplace_back((*st)->Text(0), (*st)->Int(1));
-    }
-    out = std::move(timers);
+        "WHERE status = 'waiting' AND (wake_at > 0 OR deadline_at > 0)",
+        [](Stmt&) {}, [](const Stmt& s) { return std::make_pair(s.Text(0), s.Int(1)); });
   });
   return out;
 }
 
 Result<std::string> SqliteStore::GetWorkflow(const std::string& code_hash) {
-  Result<std::string> out = Error{Errc::kInternal, "unset"};
+  Result<std::vector<std::string>> rows = Error{Errc::kInternal, "unset"};
   WithReader([&](Conn& c) {
-    auto st = c.Prepare("SELECT source FROM workflows WHERE code_hash = ?");
-    if (!st) {
-      out = st.error();
-      return;
-    }
-    (*st)->Bind(1, code_hash);
-    auto row = (*st)->Step();
-    if (!row) {
-      out = row.error();
-    } else if (!*row) {
-      out = Error{Errc::kNotFound, "workflow code " + code_hash + " not found"};
-    } else {
-      out = (*st)->Text(0);
-      (*st)->Reset();
-    }
+    rows = Collect<std::string>(
+        c, "SELECT source FROM workflows WHERE code_hash = ?",
+        [&](Stmt& s) { s.Bind(1, code_hash); }, [](const Stmt& s) { return s.Text(0); });
   });
-  return out;
+  if (!rows) return rows.error();
+  if (rows->empty()) return Error{Errc::kNotFound, "workflow code " + code_hash + " not found"};
+  return std::move(rows->front());
 }
 
 Result<std::vector<std::tuple<std::string, std::string, int64_t>>> SqliteStore::CountRuns() {
   Result<std::vector<std::tuple<std::string, std::string, int64_t>>> out =
-      std::vector<std::tuple<std::string, std::string, int64_t>>{};
+      Error{Errc::kInternal, "unset"};
   WithReader([&](Conn& c) {
     // Only non-terminal runs: served by the partial index runs_active.
-    auto st = c.Prepare(
+    out = Collect<std::tuple<std::string, std::string, int64_t>>(
+        c,
         "SELECT intent, status, count(*) FROM runs WHERE status IN ('queued', 'running', "
-        "'waiting') GROUP BY intent, status");
-    if (!st) {
-      out = st.error();
-      return;
-    }
-    std::vector<std::tuple<std::string, std::string, int64_t>> rows;
-    for (;;) {
-      auto row = (*st)->Step();
-      if (!row) {
-        out = row.error();
-        return;
-      }
-      if (!*row) break;
-      rows.emplace_back((*st)->Text(0), (*st)->Text(1), (*st)->Int(2));
-    }
-    out = std::move(rows);
+        "'waiting') GROUP BY intent, status",
+        [](Stmt&) {},
+        [](const Stmt& s) { return std::make_tuple(s.Text(0), s.Text(1), s.Int(2)); });
   });
   return out;
 }
 
 Result<std::string> SqliteStore::IntegrityCheck() {
-  Result<std::string> out = Error{Errc::kInternal, "unset"};
+  Result<std::vector<std::string>> rows = Error{Errc::kInternal, "unset"};
   WithReader([&](Conn& c) {
-    auto st = c.Prepare("PRAGMA integrity_check");
-    if (!st) {
-      out = st.error();
-      return;
-    }
-    std::string text;
-    for (;;) {
-      auto row = (*st)->Step();
-      if (!row) {
-        out = row.error();
-        return;
-      }
-      if (!*row) break;
-      if (!text.empty()) text += "\n";
-      text += (*st)->Text(0);
-    }
-    out = text;
+    rows = Collect<std::string>(c, "PRAGMA integrity_check", [](Stmt&) {},
+                                [](const Stmt& s) { return s.Text(0); });
   });
-  return out;
+  if (!rows) return rows.error();
+  std::string text;
+  for (const auto& line : *rows) text += (text.empty() ? "" : "\n") + line;
+  return text;
 }
 
 }  // namespace keel::store::sqlite
