@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   ClientOptions options{DefaultServerUrl(), false};
+  // Accepted before the subcommand too (`keel --json runs ls`); subcommands repeat them.
+  AddClientOptions(&app, &options);
   Action action;
   AddServeCommand(app, &action);
   AddRunCommand(app, &options, &action);

@@ -17,11 +17,11 @@ struct SubmitOutcome {
   bool existing = false;  // idempotent replay: an earlier run was returned
 };
 
-// What the engine reports about itself for /readyz and `keel status`.
+// What the engine reports about itself (readiness, metrics).
 struct EngineState {
   bool draining = false;
   int64_t active_runs = 0;   // runs resident in executors
-  int64_t queued_runs = 0;   // admitted, waiting for an executor slot
+  int64_t queued_runs = 0;   // tasks waiting in executor queues
   std::vector<std::string> intents;
 };
 

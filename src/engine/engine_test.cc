@@ -38,7 +38,7 @@ class EngineTest : public ::testing::Test {
   }
   void StartEngine(EngineOptions opts = {}) {
     lua::VmLimits limits;
-    limits.max_instructions_per_slice = 2'000'000;
+    limits.max_instructions_per_slice = max_instructions_;
     registry_ = std::make_unique<WorkflowRegistry>(*store_, limits);
     for (const auto& [name, src] : workflows_) ASSERT_TRUE(registry_->Register(name, name + ".lua", src).ok());
     opts.vm = limits;
@@ -91,6 +91,7 @@ class EngineTest : public ::testing::Test {
   }
   uint64_t Counter(const std::string& name) { return metrics_.GetCounter(name, "").Value(); }
 
+  int64_t max_instructions_ = 2'000'000;
   std::string dir_;
   obs::Registry metrics_;
   Random random_{1234};
@@ -230,6 +231,17 @@ TEST_F(EngineTest, RunawayScriptIsStoppedAndOthersGoOn) {
   auto run = AwaitEnd(spin->run.id);
   EXPECT_EQ(run.status, RunStatus::kFailed);
   EXPECT_NE(run.error_message.find("instruction budget"), std::string::npos);
+}
+
+TEST_F(EngineTest, DeadlineStopsABusyScriptAtOnce) {
+  // "spin" never reaches a ctx call; only the deadline timer's interrupt can stop it before
+  // the instruction budget does, and it must end timed_out, not failed.
+  StopEngine();
+  max_instructions_ = 1'000'000'000'000;  // the budget must not be what stops it
+  StartEngine();
+  auto sub = Submit("spin", "{}", {.deadline_ms = 50});
+  auto run = AwaitEnd(sub->run.id);
+  EXPECT_EQ(run.status, RunStatus::kTimedOut) << run.error_message;
 }
 
 TEST_F(EngineTest, DeadlineTimesOutAParkedRun) {

@@ -131,7 +131,9 @@ void LocalEngine::Cancel(const std::string& run_id, store::Callback<model::RunRe
   store_.Finish(run_id, t, [this, run_id, done = std::move(done)](Result<model::RunRecord> r) {
     if (!r) return done(r.error());
     Terminal(*r);
-    // Drop the resident Lua state, if any; its in-flight writes fail as already finished.
+    // Stop the resident Lua state at once (even inside a long computation) and drop it; its
+    // in-flight writes fail as already finished.
+    InterruptVm(run_id);
     executors_.PostFor(run_id, [this, run_id] { Evict(run_id); });
     done(std::move(*r));
   });

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -123,6 +124,13 @@ class LocalEngine final : public Engine {
   std::atomic<bool> stopped_{false};
   std::atomic<int64_t> resident_{0};
   std::atomic<uint64_t> next_activation_{1};
+
+  // Sets the interrupt flag of a resident run's VM, stopping Lua mid-computation.
+  void InterruptVm(const std::string& run_id);
+
+  // Interrupt flags of resident VMs by run id, for threads other than the run's executor.
+  std::mutex flags_mu_;
+  std::unordered_map<std::string, std::shared_ptr<std::atomic<bool>>> flags_;
 
   // Resident runs, one map per executor thread; only that thread touches its map.
   std::vector<std::unordered_map<std::string, std::unique_ptr<ActiveRun>>> shards_;

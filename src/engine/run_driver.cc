@@ -54,6 +54,11 @@ int64_t WakeField(const std::string& result_json) {
 
 }  // namespace
 
+void LocalEngine::InterruptVm(const std::string& run_id) {
+  std::lock_guard lock(flags_mu_);
+  if (auto it = flags_.find(run_id); it != flags_.end()) it->second->store(true);
+}
+
 LocalEngine::ActiveRun* LocalEngine::Find(const std::string& run_id, uint64_t activation) {
   auto& shard = shards_[executors_.ThreadFor(run_id)];
   auto it = shard.find(run_id);
@@ -62,6 +67,10 @@ LocalEngine::ActiveRun* LocalEngine::Find(const std::string& run_id, uint64_t ac
 }
 
 void LocalEngine::Evict(const std::string& run_id) {
+  {
+    std::lock_guard lock(flags_mu_);
+    flags_.erase(run_id);
+  }
   auto& shard = shards_[executors_.ThreadFor(run_id)];
   if (shard.erase(run_id)) {
     resident_--;
@@ -113,10 +122,15 @@ void LocalEngine::Activate(model::RunRecord rec, bool fresh) {
     return;
   }
   run.vm = std::move(*vm);
+  {
+    std::lock_guard lock(flags_mu_);
+    flags_[run.rec.id] = run.vm->interrupt_handle();
+  }
   if (run.rec.deadline_at_ms > 0) {
     std::string id = run.rec.id;
     uint64_t activation = run.activation;
     timers_.At(run.rec.deadline_at_ms, [this, id, activation] {
+      InterruptVm(id);  // a script busy in Lua stops now, not at its next ctx call
       executors_.PostFor(id, [this, id, activation] {
         if (ActiveRun* r = Find(id, activation); r && !r->finishing) CheckDeadline(*r);
       });
@@ -146,6 +160,9 @@ void LocalEngine::Drive(ActiveRun& run, VmEvent ev) {
         return;
       }
       case VmEvent::Kind::kError:
+        // Stopped by the deadline timer: that is a timeout, not a script error. (A cancel
+        // stops it the same way; the run is already cancelled and the write below is refused.)
+        if (CheckDeadline(run)) return;
         FailRun(run, RunStatus::kFailed, std::string(ErrcName(ev.error.code)), ev.error.message);
         return;
       case VmEvent::Kind::kAction: {

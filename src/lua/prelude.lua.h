@@ -54,6 +54,10 @@ function ctx.uuid() return (act("uuid", "uuid")) end
 
 function ctx.signal(name, opts)
   check_name("signal", name)
+  -- The names the HTTP API can deliver (POST /v1/runs/{id}/signals/{name}).
+  if #name > 128 or not name:match("^[%w_.:%-]+$") then
+    error("ctx.signal: name may hold only letters, digits and _.:- (at most 128)", 2)
+  end
   if opts ~= nil and type(opts) ~= "table" then error("ctx.signal: options must be a table", 2) end
   return act("signal", name, opts and opts.timeout)
 end

@@ -289,7 +289,7 @@ Result<std::unique_ptr<WorkflowVm>> WorkflowVm::Create(std::shared_ptr<const Com
   std::unique_ptr<WorkflowVm> vm(new WorkflowVm());
   vm->state_ = std::move(*st);
   State& s = *vm->state_;
-  s.interrupt = &vm->interrupt_;
+  s.interrupt = vm->interrupt_.get();
   s.log = std::move(log);
   s.code = std::move(code);
   lua_State* L = s.L;

@@ -47,7 +47,7 @@ struct VmEvent {
   enum class Kind { kAction, kDone, kError } kind = Kind::kError;
   Action action;            // kAction
   std::string result_json;  // kDone
-  Error error;              // kError: kScript (a Lua error, with traceback) or kTimeout
+  Error error;              // kError: kScript (a Lua error or a limit, with traceback)
 };
 
 // One workflow execution inside its own sandboxed Lua state: the workflow function runs in a
@@ -73,7 +73,9 @@ class WorkflowVm {
   VmEvent Resume(bool ok, const std::vector<std::string>& values);
 
   size_t memory_bytes() const;
-  std::atomic<bool>& interrupt_flag() { return interrupt_; }
+  std::atomic<bool>& interrupt_flag() { return *interrupt_; }
+  // The same flag, for a thread that may outlive this VM (cancel, deadline timers).
+  std::shared_ptr<std::atomic<bool>> interrupt_handle() const { return interrupt_; }
 
   struct State;  // the Lua state and its limits; defined in workflow_vm.cc
 
@@ -82,7 +84,7 @@ class WorkflowVm {
   VmEvent Drive(int nargs);
 
   std::unique_ptr<State> state_;
-  std::atomic<bool> interrupt_{false};
+  std::shared_ptr<std::atomic<bool>> interrupt_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace keel::lua

@@ -9,8 +9,8 @@ namespace keel::model {
 
 // Run statuses and the transitions between them are documented in docs/run_states.md.
 enum class RunStatus {
-  kQueued,           // admitted, durable, not yet picked up by an executor
-  kRunning,          // an executor holds its lease and is replaying or stepping it
+  kQueued,           // woken (its signal arrived), not yet taken by an executor
+  kRunning,          // admitted, or resumed: a node holds its lease (also during short sleeps)
   kWaiting,          // parked on a timer or a signal; holds no memory
   kSucceeded,
   kFailed,
@@ -55,7 +55,7 @@ struct RunRecord {
   Budget budget;
   std::string code_hash;
   RunStatus status = RunStatus::kQueued;
-  std::string wait_reason;  // "timer", "signal:<name>", "storage" while waiting
+  std::string wait_reason;  // "timer" or "signal:<name>" while waiting
   int64_t wake_at_ms = 0;   // 0: no timer
   int64_t deadline_at_ms = 0;
   std::string result_json;  // set when succeeded (and for partial results)

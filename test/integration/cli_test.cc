@@ -10,34 +10,12 @@
 #include <vector>
 
 #include "test/testing/server_process.h"
+#include "test/testing/test_util.h"
 
 namespace keel::testing {
 namespace {
 
 namespace json = boost::json;
-using client::HttpClient;
-
-constexpr int kRunTimeoutMs = 20'000;
-
-std::string TestWorkflows() { return ServerProcess::SourceDir() + "/test/integration/workflows"; }
-
-json::value Parse(const std::string& text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  EXPECT_FALSE(ec) << "not JSON: " << text;
-  return ec ? json::value() : v;
-}
-
-json::value At(const json::value& v, std::string_view pointer) {
-  boost::system::error_code ec;
-  const json::value* found = v.find_pointer(pointer, ec);
-  return found ? *found : json::value();
-}
-
-std::string Str(const json::value& v, std::string_view pointer) {
-  json::value f = At(v, pointer);
-  return f.is_string() ? std::string(f.get_string()) : std::string();
-}
 
 bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -63,45 +41,12 @@ std::vector<std::pair<std::string, std::string>> RunLines(const std::string& out
   return out;
 }
 
-class CliTest : public ::testing::Test {
+class CliTest : public SharedServerTest {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new ServerProcess(ServerProcess::Options{.workflows_dir = TestWorkflows()});
-    Status st = server_->Start();
-    ASSERT_TRUE(st.ok()) << st.error().message;
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(server_ && server_->running()) << "server did not start"; }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << "server log " << server_->current_log() << "\n";
-  }
-
   // `keel ARGS --server URL`, stdout and stderr merged.
   static CommandResult Keel(const std::string& args) {
     return RunCommand(ServerProcess::KeelBinary() + " " + args + " --server " + server_->base_url(),
                       /*merge_stderr=*/true);
-  }
-
-  json::value GetRun(const std::string& id) {
-    auto r = c_.Get("/v1/runs/" + id);
-    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.error().message);
-    return r.ok() ? Parse(r->body) : json::value();
-  }
-
-  json::value WaitStatus(const std::string& id, const std::string& status) {
-    json::value last;
-    bool ok = WaitFor(
-        [&] {
-          last = GetRun(id);
-          return Str(last, "/status") == status;
-        },
-        kRunTimeoutMs);
-    EXPECT_TRUE(ok) << "run " << id << " never became " << status
-                    << "; last: " << json::serialize(last);
-    return last;
   }
 
   // Starts a run over HTTP; returns its id.
@@ -111,12 +56,7 @@ class CliTest : public ::testing::Test {
         << (r.ok() ? r->body : r.error().message);
     return r.ok() ? Str(Parse(r->body), "/id") : std::string();
   }
-
-  static ServerProcess* server_;
-  HttpClient c_ = server_ ? server_->Client() : HttpClient("127.0.0.1", 1);
 };
-
-ServerProcess* CliTest::server_ = nullptr;
 
 TEST_F(CliTest, RunWaitPrintsTheOutcome) {
   CommandResult r = Keel(R"(run hello --payload '{"name":"x"}' --wait)");
@@ -126,7 +66,7 @@ TEST_F(CliTest, RunWaitPrintsTheOutcome) {
   auto runs = RunLines(r.output);
   ASSERT_EQ(runs.size(), 1u) << r.output;
   EXPECT_EQ(runs[0].second, "succeeded");
-  EXPECT_EQ(Str(GetRun(runs[0].first), "/status"), "succeeded");
+  EXPECT_EQ(Str(GetRun(c_, runs[0].first), "/status"), "succeeded");
 }
 
 TEST_F(CliTest, RunWaitJsonPrintsTheRunObject) {
@@ -213,10 +153,10 @@ TEST_F(CliTest, RunsLsAndShowJournal) {
 TEST_F(CliTest, SignalCancelAndInterrupt) {
   // signal
   std::string waiting = Start(R"({"intent":"await_signal","payload":{"signal":"approve"}})");
-  WaitStatus(waiting, "waiting");
+  WaitStatus(c_, waiting, "waiting");
   CommandResult sig = Keel("signal " + waiting + R"( approve --payload '{"by":"cli"}')");
   EXPECT_EQ(sig.exit_code, 0) << sig.output;
-  json::value done = WaitStatus(waiting, "succeeded");
+  json::value done = WaitStatus(c_, waiting, "succeeded");
   EXPECT_EQ(Str(done, "/result/got/by"), "cli") << json::serialize(done);
   CommandResult late = Keel("signal " + waiting + " approve");
   EXPECT_EQ(late.exit_code, 3) << late.output;
@@ -224,11 +164,11 @@ TEST_F(CliTest, SignalCancelAndInterrupt) {
 
   // cancel
   std::string sleeping = Start(R"({"intent":"sleeper","payload":{"duration":"1h"}})");
-  WaitStatus(sleeping, "waiting");
+  WaitStatus(c_, sleeping, "waiting");
   CommandResult cancel = Keel("cancel " + sleeping);
   EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
   EXPECT_TRUE(Contains(cancel.output, sleeping)) << cancel.output;
-  EXPECT_EQ(Str(GetRun(sleeping), "/status"), "cancelled");
+  EXPECT_EQ(Str(GetRun(c_, sleeping), "/status"), "cancelled");
   CommandResult again = Keel("cancel " + sleeping);
   EXPECT_EQ(again.exit_code, 3) << again.output;
   EXPECT_TRUE(Contains(again.output, "already_finished")) << again.output;
@@ -237,7 +177,7 @@ TEST_F(CliTest, SignalCancelAndInterrupt) {
   std::string looping = Start(R"({"intent":"interruptible","payload":{}})");
   CommandResult intr = Keel("interrupt " + looping + R"( --input '"stop"')");
   EXPECT_EQ(intr.exit_code, 0) << intr.output;
-  json::value stopped = WaitStatus(looping, "succeeded");
+  json::value stopped = WaitStatus(c_, looping, "succeeded");
   EXPECT_EQ(At(stopped, "/result/stopped"), json::value(true)) << json::serialize(stopped);
 }
 

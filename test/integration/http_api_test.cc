@@ -6,13 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <functional>
-#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "test/testing/server_process.h"
+#include "test/testing/test_util.h"
 
 namespace keel::testing {
 namespace {
@@ -20,42 +19,6 @@ namespace {
 namespace json = boost::json;
 using client::HttpClient;
 using client::Response;
-
-constexpr int kRunTimeoutMs = 20'000;
-
-std::string TestWorkflows() { return ServerProcess::SourceDir() + "/test/integration/workflows"; }
-
-json::value Parse(const std::string& text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  EXPECT_FALSE(ec) << "not JSON: " << text;
-  return ec ? json::value() : v;
-}
-
-// The value at a JSON pointer ("/error/code"), or null when absent.
-json::value At(const json::value& v, std::string_view pointer) {
-  boost::system::error_code ec;
-  const json::value* found = v.find_pointer(pointer, ec);
-  return found ? *found : json::value();
-}
-
-std::string Str(const json::value& v, std::string_view pointer) {
-  json::value f = At(v, pointer);
-  return f.is_string() ? std::string(f.get_string()) : std::string();
-}
-
-Response MustGet(HttpClient& c, const std::string& target,
-                 const std::map<std::string, std::string>& headers = {}) {
-  auto r = c.Get(target, headers);
-  EXPECT_TRUE(r.ok()) << "GET " << target << ": " << (r.ok() ? "" : r.error().message);
-  return r.ok() ? *r : Response{};
-}
-
-Response MustPost(HttpClient& c, const std::string& target, const std::string& body) {
-  auto r = c.Post(target, body);
-  EXPECT_TRUE(r.ok()) << "POST " << target << ": " << (r.ok() ? "" : r.error().message);
-  return r.ok() ? *r : Response{};
-}
 
 // Checks the error shape every error shares: {"error":{"code","message"}}.
 void ExpectError(const Response& r, int status, const std::string& code) {
@@ -67,78 +30,8 @@ void ExpectError(const Response& r, int status, const std::string& code) {
   EXPECT_FALSE(Str(v, "/error/message").empty()) << r.body;
 }
 
-json::value GetRun(HttpClient& c, const std::string& id) {
-  Response r = MustGet(c, "/v1/runs/" + id);
-  EXPECT_EQ(r.status, 200) << r.body;
-  return Parse(r.body);
-}
-
-bool IsTerminal(const std::string& s) {
-  return s == "succeeded" || s == "failed" || s == "cancelled" || s == "timed_out" ||
-         s == "budget_exhausted";
-}
-
-// Polls the run until `pred` holds; returns the last run object seen.
-json::value WaitForRun(HttpClient& c, const std::string& id,
-                       const std::function<bool(const json::value&)>& pred,
-                       int timeout_ms = kRunTimeoutMs) {
-  json::value last;
-  bool ok = WaitFor(
-      [&] {
-        last = GetRun(c, id);
-        return pred(last);
-      },
-      timeout_ms);
-  EXPECT_TRUE(ok) << "run " << id
-                  << " never reached the expected state; last: " << json::serialize(last);
-  return last;
-}
-
-json::value WaitTerminal(HttpClient& c, const std::string& id) {
-  return WaitForRun(c, id, [](const json::value& r) { return IsTerminal(Str(r, "/status")); });
-}
-
-json::value WaitStatus(HttpClient& c, const std::string& id, const std::string& status) {
-  return WaitForRun(c, id, [&](const json::value& r) { return Str(r, "/status") == status; });
-}
-
-// POSTs an envelope; expects 200 or 202 and returns the run object.
-json::value Submit(HttpClient& c, const json::object& envelope, const std::string& query = "") {
-  Response r = MustPost(c, "/v1/runs" + query, json::serialize(envelope));
-  EXPECT_TRUE(r.status == 200 || r.status == 202) << r.body;
-  return Parse(r.body);
-}
-
-json::array Journal(HttpClient& c, const std::string& id) {
-  Response r = MustGet(c, "/v1/runs/" + id + "/journal");
-  EXPECT_EQ(r.status, 200) << r.body;
-  json::value v = Parse(r.body);
-  EXPECT_EQ(Str(v, "/run_id"), id);
-  json::value entries = At(v, "/entries");
-  return entries.is_array() ? entries.get_array() : json::array();
-}
-
-class HttpApiTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    server_ = new ServerProcess(ServerProcess::Options{.workflows_dir = TestWorkflows()});
-    Status st = server_->Start();
-    ASSERT_TRUE(st.ok()) << st.error().message;
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(server_ && server_->running()) << "server did not start"; }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << "server log " << server_->current_log() << "\n";
-  }
-
-  static ServerProcess* server_;
-  HttpClient c_ = server_ ? server_->Client() : HttpClient("127.0.0.1", 1);
-};
-
-ServerProcess* HttpApiTest::server_ = nullptr;
+// One server for the suite (see SharedServerTest).
+class HttpApiTest : public SharedServerTest {};
 
 TEST_F(HttpApiTest, SubmitWithWaitAnswers200WithTheResult) {
   Response r = MustPost(c_, "/v1/runs?wait=5000",

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "test/testing/server_process.h"
+#include "test/testing/test_util.h"
 
 namespace keel::testing {
 namespace {
@@ -19,33 +20,6 @@ namespace {
 namespace json = boost::json;
 using client::HttpClient;
 using client::Response;
-
-std::string TestWorkflows() { return ServerProcess::SourceDir() + "/test/integration/workflows"; }
-
-json::value Parse(const std::string& text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  EXPECT_FALSE(ec) << "not JSON: " << text;
-  return ec ? json::value() : v;
-}
-
-std::string Str(const json::value& v, std::string_view pointer) {
-  boost::system::error_code ec;
-  const json::value* found = v.find_pointer(pointer, ec);
-  return found && found->is_string() ? std::string(found->get_string()) : std::string();
-}
-
-Response MustPost(HttpClient& c, const std::string& target, const std::string& body) {
-  auto r = c.Post(target, body);
-  EXPECT_TRUE(r.ok()) << "POST " << target << ": " << (r.ok() ? "" : r.error().message);
-  return r.ok() ? *r : Response{};
-}
-
-Response MustGet(HttpClient& c, const std::string& target) {
-  auto r = c.Get(target);
-  EXPECT_TRUE(r.ok()) << "GET " << target << ": " << (r.ok() ? "" : r.error().message);
-  return r.ok() ? *r : Response{};
-}
 
 bool Replayed(const Response& r) {
   auto it = r.headers.find("keel-idempotent-replay");

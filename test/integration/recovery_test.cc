@@ -51,11 +51,6 @@ int64_t Int(const json::value& v, std::string_view pointer) {
   return found && found->is_int64() ? found->get_int64() : -1;
 }
 
-const json::value* At(const json::value& v, std::string_view pointer) {
-  boost::system::error_code ec;
-  return v.find_pointer(pointer, ec);
-}
-
 // POST /v1/runs without waiting; returns the run id ("" and a test failure otherwise).
 std::string Submit(HttpClient& c, const std::string& intent, const std::string& payload) {
   auto r = c.Post("/v1/runs", R"({"intent":")" + intent + R"(","payload":)" + payload + "}");
@@ -94,6 +89,12 @@ Response Signal(HttpClient& c, const std::string& id, const std::string& name,
   return r.ok() ? *r : Response{};
 }
 
+// Compares JSON values (object key order does not matter).
+::testing::AssertionResult JsonEq(const json::value& actual, const std::string& expected) {
+  if (actual == Parse(expected)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << json::serialize(actual) << " != " << expected;
+}
+
 // JSON log lines of every start so far.
 std::vector<json::value> LogLines(const ServerProcess& server) {
   std::vector<json::value> out;
@@ -105,6 +106,17 @@ std::vector<json::value> LogLines(const ServerProcess& server) {
     if (v.is_object()) out.push_back(std::move(v));
   }
   return out;
+}
+
+// A field of the `engine_started` line of the current start (-1 if absent).
+int64_t EngineStarted(const ServerProcess& server, std::string_view pointer) {
+  std::ifstream in(server.current_log());
+  std::string line;
+  while (std::getline(in, line)) {
+    json::value v = Parse(line);
+    if (Str(v, "/event") == "engine_started") return Int(v, pointer);
+  }
+  return -1;
 }
 
 // Live executions of each step of `run_id` (ctx.log("exec", name) lines).
@@ -176,6 +188,7 @@ TEST(RecoveryTest, DurableSleepSurvivesSigkill) {
 
   server.Kill();
   ASSERT_TRUE(Started(server));
+  EXPECT_EQ(EngineStarted(server, "/parked_timers"), 1) << "the timer was not re-armed";
   c = server.Client();
   // Still parked after the restart (unless its wake time already passed on a slow machine).
   json::value after_restart = GetRun(c, id);
@@ -193,7 +206,9 @@ TEST(RecoveryTest, DurableSleepSurvivesSigkill) {
   std::vector<std::string> names;
   for (const auto& e : journal.at("entries").as_array()) {
     names.push_back(Str(e, "/name"));
-    if (Str(e, "/name") == "after") EXPECT_GE(Int(e, "/created_at_ms"), wake_at);
+    if (Str(e, "/name") == "after") {
+      EXPECT_GE(Int(e, "/created_at_ms"), wake_at);
+    }
   }
   EXPECT_EQ(names, (std::vector<std::string>{"before-1", "before-2", "sleep", "after"}));
 
@@ -221,8 +236,7 @@ TEST(RecoveryTest, SignalWaitSurvivesSigkill) {
   Response sent = Signal(c, id, "go", R"({"approved":true,"by":"ana"})");
   EXPECT_EQ(sent.status, 202) << sent.body;
   json::value done = WaitStatus(c, id, "succeeded", 15'000);
-  EXPECT_EQ(json::serialize(done.at("result")),
-            json::serialize(Parse(R"({"id":1,"got":{"approved":true,"by":"ana"}})")))
+  EXPECT_TRUE(JsonEq(done.at("result"), R"({"id":1,"got":{"approved":true,"by":"ana"}})"))
       << json::serialize(done);
   EXPECT_EQ(Execs(server, id), (std::map<std::string, int>{{"prepare", 1}, {"finish", 1}}));
 }
@@ -242,8 +256,7 @@ TEST(RecoveryTest, SignalSentBeforeTheWaitIsBuffered) {
       << "the signal was not sent early enough for this test to mean anything";
 
   json::value done = WaitStatus(c, id, "succeeded", 15'000);
-  EXPECT_EQ(json::serialize(done.at("result")),
-            json::serialize(Parse(R"({"id":2,"got":{"early":true}})")))
+  EXPECT_TRUE(JsonEq(done.at("result"), R"({"id":2,"got":{"early":true}})"))
       << json::serialize(done);
   EXPECT_EQ(CountRows(server.db_path(), "SELECT COUNT(*) FROM signals WHERE run_id = '" + id +
                                             "' AND consumed_seq > 0"),
@@ -286,8 +299,7 @@ end
   Response sent = Signal(c, old_run, "go", "1");
   EXPECT_EQ(sent.status, 202) << sent.body;
   json::value old_done = WaitStatus(c, old_run, "succeeded", 15'000);
-  EXPECT_EQ(json::serialize(old_done.at("result")),
-            json::serialize(Parse(R"({"version":"old","got":1})")))
+  EXPECT_TRUE(JsonEq(old_done.at("result"), R"({"version":"old","got":1})"))
       << json::serialize(old_done);
   EXPECT_EQ(Str(old_done, "/code_hash"), old_hash);
 
@@ -297,8 +309,7 @@ end
   sent = Signal(c, new_run, "go", "2");
   EXPECT_EQ(sent.status, 202) << sent.body;
   json::value new_done = WaitStatus(c, new_run, "succeeded", 15'000);
-  EXPECT_EQ(json::serialize(new_done.at("result")),
-            json::serialize(Parse(R"({"version":"new","got":2,"extra":1})")))
+  EXPECT_TRUE(JsonEq(new_done.at("result"), R"({"version":"new","got":2,"extra":1})"))
       << json::serialize(new_done);
   EXPECT_NE(Str(new_done, "/code_hash"), old_hash);
   EXPECT_FALSE(Str(new_done, "/code_hash").empty());
@@ -308,7 +319,8 @@ end
     auto j = c.Get("/v1/runs/" + id + "/journal");
     EXPECT_TRUE(j.ok() && j->status == 200);
     if (!j.ok()) return out;
-    for (const auto& e : Parse(j->body).at("entries").as_array()) out.push_back(Str(e, "/name"));
+    json::value journal = Parse(j->body);
+    for (const auto& e : journal.at("entries").as_array()) out.push_back(Str(e, "/name"));
     return out;
   };
   EXPECT_EQ(names(old_run), (std::vector<std::string>{"old-prepare", "go", "old-finish"}));
@@ -341,6 +353,8 @@ TEST(RecoveryTest, RestartReclaimsLeasesAtOnce) {
 
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(Started(server));
+  EXPECT_EQ(EngineStarted(server, "/recovered_runs"), kRuns)
+      << "the restarted server did not take the dead one's leases over at start-up";
   bool all_done = WaitFor(
       [&] {
         return CountRows(db, "SELECT COUNT(*) FROM runs WHERE status = 'succeeded'") == kRuns;
@@ -359,6 +373,7 @@ TEST(RecoveryTest, FullStoreLosesNothing) {
   WriteFile(config, "[store]\nmax_page_count = 120\n");
   ServerProcess::Options opts = WithWorkflows(CrashWorkflows());
   opts.data_dir = dir.path + "/data";
+  fs::create_directories(opts.data_dir);  // the server logs there from its first line
   opts.extra_args = {"--config", config};
   std::vector<std::string> acked;
   {
@@ -402,6 +417,26 @@ TEST(RecoveryTest, FullStoreLosesNothing) {
     }
     std::printf("recovery_test: with the store full: %d succeeded, %d resumable\n", succeeded,
                 resumable);
+    // Runs whose journal write failed retry (every second); still full, they must stay
+    // resumable rather than fail, and the server must stay up.
+    if (resumable > 0) {
+      auto retried = [&] {
+        std::map<std::string, int> failures;
+        for (const auto& v : LogLines(full)) {
+          if (Str(v, "/event") == "run_write_failed" && ++failures[Str(v, "/run_id")] >= 2) {
+            return true;
+          }
+        }
+        return false;
+      };
+      EXPECT_TRUE(WaitFor(retried, 10'000)) << "no run retried its failed write";
+      for (const auto& id : acked) {
+        std::string status = Str(GetRun(c, id), "/status");
+        EXPECT_TRUE(status == "succeeded" || status == "queued" || status == "running" ||
+                    status == "waiting")
+            << "acknowledged run " << id << " is " << status << " after a retry";
+      }
+    }
     health = c.Get("/healthz");
     ASSERT_TRUE(health.ok());
     EXPECT_EQ(health->status, 200);

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -33,6 +34,8 @@ std::string ServerProcess::MakeTempDir(const std::string& prefix) {
 }
 
 ServerProcess::ServerProcess(Options options) : options_(std::move(options)) {
+  static std::atomic<int> next_instance{1};
+  instance_ = next_instance++;
   if (options_.data_dir.empty()) {
     data_dir_ = MakeTempDir();
     own_dir_ = true;
@@ -50,14 +53,14 @@ ServerProcess::~ServerProcess() {
   }
 }
 
-std::string ServerProcess::current_log() const {
-  return data_dir_ + "/server-" + std::to_string(starts_) + ".log";
+std::string ServerProcess::log_of_start(int n) const {
+  return data_dir_ + "/server-" + std::to_string(instance_) + "-" + std::to_string(n) + ".log";
 }
 
 Status ServerProcess::Start() {
   if (pid_ > 0) return Error{Errc::kInvalidArgument, "server already running"};
   ++starts_;
-  std::string port_file = data_dir_ + "/port";
+  std::string port_file = data_dir_ + "/port-" + std::to_string(instance_);
   std::error_code ec;
   fs::remove(port_file, ec);
   std::vector<std::string> args{KeelBinary(),   "serve",
@@ -144,7 +147,7 @@ client::HttpClient ServerProcess::Client(int64_t timeout_ms) const {
 std::string ServerProcess::Logs() const {
   std::string all;
   for (int i = 1; i <= starts_; ++i) {
-    std::ifstream in(data_dir_ + "/server-" + std::to_string(i) + ".log");
+    std::ifstream in(log_of_start(i));
     std::stringstream buf;
     buf << in.rdbuf();
     all += buf.str();

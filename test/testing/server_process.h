@@ -12,7 +12,7 @@ namespace keel::testing {
 
 // A real `keel serve` child process on 127.0.0.1 port 0 with its own data directory, for
 // integration tests. The binary is ${KEEL_BIN_DIR}/bin/keel (set by keel_test). stderr (JSON
-// log lines) goes to <data_dir>/server-<n>.log, one file per start, so tests can read what
+// log lines) goes to <data_dir>/server-<object>-<n>.log, one file per start, so tests can read what
 // every incarnation said. Not thread-safe.
 class ServerProcess {
  public:
@@ -42,8 +42,9 @@ class ServerProcess {
   client::HttpClient Client(int64_t timeout_ms = 30'000) const;
   // Concatenated stderr of every start so far.
   std::string Logs() const;
-  // Path of the log file of the current (or last) start.
-  std::string current_log() const;
+  // Path of the log file of the current (or last) start, and of start `n` (1-based).
+  std::string current_log() const { return log_of_start(starts_); }
+  std::string log_of_start(int n) const;
   int starts() const { return starts_; }
 
   static std::string KeelBinary();
@@ -57,6 +58,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   int port_ = 0;
   int starts_ = 0;
+  int instance_ = 0;  // several objects may share one data dir; files are named per object
 };
 
 // Runs a command line (through /bin/sh), returning exit code and stdout (stderr appended
