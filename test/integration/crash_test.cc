@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "test/testing/server_process.h"
+#include "test/testing/test_util.h"
 
 namespace keel::testing {
 namespace {
@@ -60,12 +61,6 @@ std::optional<json::value> TryParse(std::string_view text) {
   json::value v = json::parse(text, ec);
   if (ec) return std::nullopt;
   return v;
-}
-
-std::string Str(const json::value& v, std::string_view pointer) {
-  boost::system::error_code ec;
-  const json::value* found = v.find_pointer(pointer, ec);
-  return found && found->is_string() ? std::string(found->get_string()) : std::string();
 }
 
 std::optional<int64_t> Int(const json::value& v, std::string_view pointer) {
@@ -202,7 +197,7 @@ struct LogCounts {
 LogCounts CountLogLines(const ServerProcess& server) {
   LogCounts out;
   for (int start = 1; start <= server.starts(); ++start) {
-    std::ifstream in(server.data_dir() + "/server-" + std::to_string(start) + ".log");
+    std::ifstream in(server.log_of_start(start));
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty() || line[0] != '{') continue;  // "keel serve: ..." lines

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "test/testing/server_process.h"
+#include "test/testing/test_util.h"
 
 namespace keel::testing {
 namespace {
@@ -33,60 +34,23 @@ std::string CrashWorkflows() {
   return ServerProcess::SourceDir() + "/test/integration/crash_workflows";
 }
 
-json::value Parse(const std::string& text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  return ec ? json::value() : v;
-}
-
-std::string Str(const json::value& v, std::string_view pointer) {
-  boost::system::error_code ec;
-  const json::value* found = v.find_pointer(pointer, ec);
-  return found && found->is_string() ? std::string(found->get_string()) : std::string();
-}
-
+// The integer at a JSON pointer, or -1 when absent or not an integer.
 int64_t Int(const json::value& v, std::string_view pointer) {
-  boost::system::error_code ec;
-  const json::value* found = v.find_pointer(pointer, ec);
-  return found && found->is_int64() ? found->get_int64() : -1;
+  json::value f = At(v, pointer);
+  return f.is_int64() ? f.get_int64() : -1;
 }
 
 // POST /v1/runs without waiting; returns the run id ("" and a test failure otherwise).
-std::string Submit(HttpClient& c, const std::string& intent, const std::string& payload) {
-  auto r = c.Post("/v1/runs", R"({"intent":")" + intent + R"(","payload":)" + payload + "}");
-  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-  if (!r.ok()) return "";
-  EXPECT_TRUE(r->status == 202 || r->status == 200) << r->status << " " << r->body;
-  return Str(Parse(r->body), "/id");
-}
-
-// GET /v1/runs/{id} as JSON (null on any failure).
-json::value GetRun(HttpClient& c, const std::string& id) {
-  auto r = c.Get("/v1/runs/" + id);
-  if (!r.ok() || r->status != 200) return json::value();
-  return Parse(r->body);
-}
-
-// Polls until the run's status is `status`; returns the last run object seen.
-json::value WaitStatus(HttpClient& c, const std::string& id, const std::string& status,
-                       int timeout_ms) {
-  json::value last;
-  bool ok = WaitFor(
-      [&] {
-        last = GetRun(c, id);
-        return Str(last, "/status") == status;
-      },
-      timeout_ms);
-  EXPECT_TRUE(ok) << "run " << id << " not " << status << " within " << timeout_ms
-                  << " ms: " << json::serialize(last);
-  return last;
+std::string StartRun(HttpClient& c, const std::string& intent, const std::string& payload) {
+  json::object env;
+  env["intent"] = intent;
+  env["payload"] = Parse(payload);
+  return Str(Submit(c, env), "/id");
 }
 
 Response Signal(HttpClient& c, const std::string& id, const std::string& name,
                 const std::string& payload) {
-  auto r = c.Post("/v1/runs/" + id + "/signals/" + name, payload);
-  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-  return r.ok() ? *r : Response{};
+  return MustPost(c, "/v1/runs/" + id + "/signals/" + name, payload);
 }
 
 // Compares JSON values (object key order does not matter).
@@ -113,6 +77,7 @@ int64_t EngineStarted(const ServerProcess& server, std::string_view pointer) {
   std::ifstream in(server.current_log());
   std::string line;
   while (std::getline(in, line)) {
+    if (line.empty() || line[0] != '{') continue;
     json::value v = Parse(line);
     if (Str(v, "/event") == "engine_started") return Int(v, pointer);
   }
@@ -179,7 +144,7 @@ TEST(RecoveryTest, DurableSleepSurvivesSigkill) {
   ServerProcess server(WithWorkflows(CrashWorkflows()));
   ASSERT_TRUE(Started(server));
   HttpClient c = server.Client();
-  std::string id = Submit(c, "durable_sleep", R"({"id":7,"sleep":"2s"})");
+  std::string id = StartRun(c, "durable_sleep", R"({"id":7,"sleep":"2s"})");
   ASSERT_FALSE(id.empty());
   json::value parked = WaitStatus(c, id, "waiting", 10'000);
   ASSERT_EQ(Str(parked, "/wait_reason"), "timer") << json::serialize(parked);
@@ -200,11 +165,8 @@ TEST(RecoveryTest, DurableSleepSurvivesSigkill) {
   EXPECT_EQ(Int(done, "/result/n"), 3);
   EXPECT_GE(Int(done, "/updated_at_ms"), wake_at) << "finished before its wake time";
   // The step after the sleep was journaled after the wake time.
-  auto j = c.Get("/v1/runs/" + id + "/journal");
-  ASSERT_TRUE(j.ok() && j->status == 200);
-  json::value journal = Parse(j->body);
   std::vector<std::string> names;
-  for (const auto& e : journal.at("entries").as_array()) {
+  for (const auto& e : Journal(c, id)) {
     names.push_back(Str(e, "/name"));
     if (Str(e, "/name") == "after") {
       EXPECT_GE(Int(e, "/created_at_ms"), wake_at);
@@ -221,7 +183,7 @@ TEST(RecoveryTest, SignalWaitSurvivesSigkill) {
   ServerProcess server(WithWorkflows(CrashWorkflows()));
   ASSERT_TRUE(Started(server));
   HttpClient c = server.Client();
-  std::string id = Submit(c, "signal_wait", R"({"id":1})");
+  std::string id = StartRun(c, "signal_wait", R"({"id":1})");
   ASSERT_FALSE(id.empty());
   json::value parked = WaitStatus(c, id, "waiting", 10'000);
   EXPECT_EQ(Str(parked, "/wait_reason"), "signal:go");
@@ -245,7 +207,7 @@ TEST(RecoveryTest, SignalSentBeforeTheWaitIsBuffered) {
   ServerProcess server(WithWorkflows(CrashWorkflows()));
   ASSERT_TRUE(Started(server));
   HttpClient c = server.Client();
-  std::string id = Submit(c, "signal_wait", R"({"id":2,"delay":"300ms"})");
+  std::string id = StartRun(c, "signal_wait", R"({"id":2,"delay":"300ms"})");
   ASSERT_FALSE(id.empty());
   Response sent = Signal(c, id, "go", R"({"early":true})");
   ASSERT_EQ(sent.status, 202) << sent.body;
@@ -277,7 +239,7 @@ end
   ServerProcess server(WithWorkflows(dir.path));
   ASSERT_TRUE(Started(server));
   HttpClient c = server.Client();
-  std::string old_run = Submit(c, "v", "{}");
+  std::string old_run = StartRun(c, "v", "{}");
   ASSERT_FALSE(old_run.empty());
   json::value parked = WaitStatus(c, old_run, "waiting", 10'000);
   std::string old_hash = Str(parked, "/code_hash");
@@ -303,7 +265,7 @@ end
       << json::serialize(old_done);
   EXPECT_EQ(Str(old_done, "/code_hash"), old_hash);
 
-  std::string new_run = Submit(c, "v", "{}");
+  std::string new_run = StartRun(c, "v", "{}");
   ASSERT_FALSE(new_run.empty());
   WaitStatus(c, new_run, "waiting", 10'000);
   sent = Signal(c, new_run, "go", "2");
@@ -316,11 +278,7 @@ end
 
   auto names = [&](const std::string& id) {
     std::vector<std::string> out;
-    auto j = c.Get("/v1/runs/" + id + "/journal");
-    EXPECT_TRUE(j.ok() && j->status == 200);
-    if (!j.ok()) return out;
-    json::value journal = Parse(j->body);
-    for (const auto& e : journal.at("entries").as_array()) out.push_back(Str(e, "/name"));
+    for (const auto& e : Journal(c, id)) out.push_back(Str(e, "/name"));
     return out;
   };
   EXPECT_EQ(names(old_run), (std::vector<std::string>{"old-prepare", "go", "old-finish"}));
@@ -334,8 +292,8 @@ TEST(RecoveryTest, RestartReclaimsLeasesAtOnce) {
   HttpClient c = server.Client();
   std::vector<std::string> ids;
   for (int i = 0; i < kRuns; ++i) {
-    ids.push_back(
-        Submit(c, "paced_steps", R"({"steps":5,"pause":"300ms","id":)" + std::to_string(i) + "}"));
+    ids.push_back(StartRun(c, "paced_steps",
+                           R"({"steps":5,"pause":"300ms","id":)" + std::to_string(i) + "}"));
     ASSERT_FALSE(ids.back().empty());
   }
   // All resident (running, holding a lease) and under way before the kill.
