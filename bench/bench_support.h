@@ -86,6 +86,9 @@ void ArmWatchdog(const std::string& workload, double seconds);
 double CpuSeconds(pid_t pid);
 // A "Key:   123 kB" field of /proc/PID/status in KiB (VmRSS, VmHWM); 0 if unreadable.
 int64_t StatusKb(pid_t pid, const char* key);
+// CPU seconds all processes of the machine have spent busy so far (/proc/stat: everything
+// but idle and iowait), to tell how much other work ran during a measurement.
+double MachineBusyCpuSeconds();
 // CPU seconds used by this process so far (user + system).
 double SelfCpuSeconds();
 // Size of a file in bytes, 0 if absent.

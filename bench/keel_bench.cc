@@ -3,7 +3,7 @@
 //   keel_bench summary RESULTS_DIR      (the table bench/run_all.sh prints)
 //   keel_bench w1|w2|w3|w4 [--n N] [--c C] [--warmup N] [--label L] [--keel BIN]
 //              [--workflows DIR] [--work-dir DIR] [--timeout-s S] [--keep]
-//              [--server-arg ARG]... [--perf FILE]
+//              [--server-arg ARG]... [--perf FILE] [--crash-after-ms MS]
 //
 // Each invocation starts its own server (fresh data directory under --work-dir, default
 // $TMPDIR or /tmp; only 127.0.0.1), runs one workload, prints one JSON line of results on
@@ -54,6 +54,7 @@ struct Options {
   bool keep = false;
   std::vector<std::string> server_args;
   std::string perf_out;  // w1/w2: `perf record` the server over the measured window
+  double crash_after_ms = 1000;  // w3: SIGKILL this long after the first submit
 };
 
 // The 1-minute load average: other work on the machine skews every number, so say how much.
@@ -347,6 +348,7 @@ json::object RunLoad(const Options& o, int n, int c, int warmup) {
   Errors errs;
   ProcMonitor mon(server.pid(), 50);
   double client_cpu0 = SelfCpuSeconds();
+  double busy0 = MachineBusyCpuSeconds();
   mon.Start();
   auto t0 = SteadyClock::now();
   ClosedLoop(n, c, [&](int t, int i) {
@@ -357,6 +359,7 @@ json::object RunLoad(const Options& o, int n, int c, int warmup) {
   double wall = SecondsSince(t0);
   ProcMonitor::Window w = mon.Stop();
   double client_cpu = SelfCpuSeconds() - client_cpu0;
+  double busy = MachineBusyCpuSeconds() - busy0;
   if (perf > 0) {
     ::kill(perf, SIGINT);
     int status = 0;
@@ -393,6 +396,8 @@ json::object RunLoad(const Options& o, int n, int c, int warmup) {
   out["server_cpu_util"] = Round(w.cpu_s / w.wall_s, 3);
   out["server_peak_rss_mb"] = Round(w.peak_rss_mb, 1);
   out["client_cpu_s"] = Round(client_cpu, 2);
+  // CPU time the rest of the machine used during the window (2 vCPUs: 2 s per second exist).
+  out["other_cpu_s"] = Round(busy - w.cpu_s - client_cpu, 2);
   if (m0 && m1) {
     // The server's own view: ctx.step call -> journal entry committed -> workflow resumed.
     auto ms = [](double s) { return s < 0 ? s : Round(s * 1000, 4); };
@@ -480,7 +485,6 @@ json::object RunW3(const Options& o, int n, int c) {
   Fixture fx;
   StartFixture(o, fx);
   ServerProcess& server = *fx.server;
-  const double kCrashAfterMs = 1000;
   std::string prefix = o.label.empty() ? "w3" : o.label;
 
   // Submit all (no wait).
@@ -509,8 +513,9 @@ json::object RunW3(const Options& o, int n, int c) {
     Fail(o, "submit errors: " + json::serialize(submit_errs.first()), &fx);
   }
 
-  // SIGKILL ~1 s after the first submit (or when the last submit returned, if later).
-  double wait_ms = kCrashAfterMs - MsSince(t0);
+  // SIGKILL ~1 s (--crash-after-ms) after the first submit, or when the last submit returned
+  // if that is later.
+  double wait_ms = o.crash_after_ms - MsSince(t0);
   if (wait_ms > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(wait_ms));
   double kill_at_s = SecondsSince(t0);
   if (!server.Alive()) Fail(o, "the server died before the kill: " + server.exit_text(), &fx);
@@ -603,6 +608,7 @@ json::object RunW3(const Options& o, int n, int c) {
   json::object out = Header(o, fx.load0, fx.fdatasync_us);
   out["n"] = n;
   out["c"] = c;
+  out["crash_after_ms"] = o.crash_after_ms;
   out["submit_s"] = Round(submit_s, 3);
   out["kill_at_s"] = Round(kill_at_s, 3);
   out["steps_executed_before_kill"] = executed_before;
@@ -737,6 +743,7 @@ json::object RunW4(const Options& o, int n, int c) {
   ProcMonitor rel_mon(server.pid(), 50);
   LogTail tail(server.current_log());
   tail.Poll([](const std::string&) {});  // skip what was logged before the release
+  double busy0 = MachineBusyCpuSeconds(), client_cpu0 = SelfCpuSeconds();
   rel_mon.Start();
   auto t1 = SteadyClock::now();
   std::thread tailer([&] {
@@ -779,6 +786,8 @@ json::object RunW4(const Options& o, int n, int c) {
   tailer.join();
   stop_tail = true;
   ProcMonitor::Window rel_w = rel_mon.Stop();
+  double other_cpu =
+      MachineBusyCpuSeconds() - busy0 - rel_w.cpu_s - (SelfCpuSeconds() - client_cpu0);
   Progress(o, std::to_string(done_count.load()) + " succeeded after release (" +
                   std::to_string(done_s.load()) + " s)");
   int64_t listed = CountListed(server.port(), "w4", "succeeded");
@@ -825,6 +834,7 @@ json::object RunW4(const Options& o, int n, int c) {
   out["listed_succeeded"] = listed;
   out["release_window_cpu_s"] = Round(rel_w.cpu_s, 2);
   out["release_window_peak_rss_mb"] = Round(rel_w.peak_rss_mb, 1);
+  out["release_window_other_cpu_s"] = Round(other_cpu, 2);
   out["db_file_bytes_after_release"] = db2.file_bytes;
   out["ok"] = start_errs.count() == 0 && rel_errs.count() == 0 && done_count == n && listed == n;
   if (!server.Alive()) Fail(o, "the server died: " + server.exit_text(), &fx);
@@ -844,7 +854,7 @@ int Usage(const char* why) {
   std::fprintf(stderr,
                "keel_bench: %s\nusage: keel_bench w1|w2|w3|w4 [--n N] [--c C] [--warmup N] "
                "[--label L] [--keel BIN] [--workflows DIR] [--work-dir DIR] [--timeout-s S] "
-               "[--keep] [--server-arg ARG]... [--perf FILE]\n",
+               "[--keep] [--server-arg ARG]... [--perf FILE] [--crash-after-ms MS]\n",
                why);
   return 2;
 }
@@ -896,6 +906,7 @@ int Main(int argc, char** argv) {
     else if (a == "--server-arg") o.server_args.push_back(next());
     else if (a == "--keep") o.keep = true;
     else if (a == "--perf") o.perf_out = next();
+    else if (a == "--crash-after-ms") o.crash_after_ms = std::atof(next().c_str());
     else return Usage(("unknown option " + a).c_str());
   }
   if (o.workflows_dir.empty() || !fs::is_directory(o.workflows_dir)) {

@@ -11,6 +11,9 @@
 #                       same invocation, interleaved with Keel: PEER_WORKLOADS="w1 w2" by default.
 #                       Needs node and `npm install` in ../shared/peers/restate (done here if
 #                       node_modules is missing). Restate uses the fixed ports 8080, 9070, 9080.
+#   W3_EARLY_KILL_MS=300  W3 also runs with the kill this soon after the first submit (while
+#                       every run is mid-flight); 0 turns that variant off. The reference W3
+#                       kills at 1000 ms, when a fast server may have finished every run.
 #   KEEL_BENCH_ARGS     extra keel_bench arguments, e.g. "--server-arg --config --server-arg F"
 set -euo pipefail
 
@@ -52,14 +55,15 @@ fi
 failures=0
 # keel W REP [extra keel_bench args]: one keel_bench run, its JSON line appended to $OUT/W.jsonl.
 keel() {
-  local w=$1 rep=$2
-  log "keel $w rep $rep"
+  local w=$1 rep=$2 system=${3:-keel}
+  shift 3 || shift $#
+  log "$system $w rep $rep"
   local line
   local rc=0
-  line=$("$BENCH" "$w" --label "keel-$w-r$rep" "${EXTRA[@]}") || rc=$?
+  line=$("$BENCH" "$w" --label "$system-$w-r$rep" "$@" "${EXTRA[@]}") || rc=$?
   if [ $rc -ne 0 ]; then
     failures=$((failures + 1))
-    log "keel $w rep $rep FAILED (exit $rc)"
+    log "$system $w rep $rep FAILED (exit $rc)"
   fi
   [ -n "$line" ] && echo "$line" >> "$OUT/$w.jsonl"
   log "  $line"
@@ -94,6 +98,9 @@ for w in $WORKLOADS; do
   for rep in $(seq 1 "$reps"); do
     keel "$w" "$rep"
     restate "$w" "$rep"
+    if [ "$w" = w3 ] && [ "${W3_EARLY_KILL_MS:-300}" != 0 ]; then
+      keel w3 "$rep" "keel-kill${W3_EARLY_KILL_MS:-300}ms" --crash-after-ms "${W3_EARLY_KILL_MS:-300}"
+    fi
   done
 done
 

@@ -47,6 +47,10 @@ WorkflowRegistry::LoadReport WorkflowRegistry::LoadDirectory(const std::string& 
     buf << in.rdbuf();
     std::string intent = path.stem().string();
     if (Status st = Register(intent, path.string(), buf.str()); !st) {
+      if (st.error().code == Errc::kStorage || st.error().code == Errc::kStorageFull) {
+        report.storage_error = st.error();
+        return report;
+      }
       report.errors.push_back(st.error().message);
       obs::Error("workflow_rejected", {{"file", path.string()}, {"error", st.error().message}});
       continue;

@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@ class WorkflowRegistry {
   struct LoadReport {
     std::vector<std::string> loaded;  // intents
     std::vector<std::string> errors;  // "file:line: message" per rejected file
+    std::optional<Error> storage_error;  // the store failed: not the files' fault, fatal
   };
   // Loads every *.lua file of `dir` (intent = file name without .lua). A file that does not
   // compile is reported and skipped; the others still load.

@@ -108,6 +108,7 @@ int Serve(const ServeFlags& flags) {
   }
   engine::WorkflowRegistry registry(**store, limits);
   auto report = registry.LoadDirectory(c.workflows_dir);
+  if (report.storage_error) return Fail(so.path + ": " + report.storage_error->message);
   for (const auto& e : report.errors) std::fprintf(stderr, "keel serve: skipped %s\n", e.c_str());
 
   engine::EngineOptions eo;
@@ -118,7 +119,7 @@ int Serve(const ServeFlags& flags) {
   eo.vm = limits;
   engine::LocalEngine engine(eo, **store, registry, SystemClock::Instance(), Random::System(),
                              metrics);
-  if (Status st = engine.Start(); !st) return Fail("engine: " + st.error().message);
+  if (Status st = engine.Start(); !st) return Fail(so.path + ": " + st.error().message);
 
   api::HttpOptions ho;
   ho.listen = c.listen;

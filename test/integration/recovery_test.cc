@@ -116,7 +116,7 @@ int64_t CountRows(const std::string& db_path, const std::string& sql) {
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc | std::ios::binary);
   out << text;
-  ASSERT_TRUE(out.good()) << "cannot write " << path;
+  EXPECT_TRUE(out.good()) << "cannot write " << path;
 }
 
 ::testing::AssertionResult Started(ServerProcess& server) {

@@ -91,9 +91,8 @@ Status Conn::ExecScript(const std::string& sql) {
   char* err = nullptr;
   int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
   if (rc == SQLITE_OK) return OkStatus();
-  std::string msg = err ? err : "";
-  sqlite3_free(err);
-  return SqliteError(rc, "sqlite: " + msg);
+  sqlite3_free(err);  // the same text as sqlite3_errmsg(db_), which SqliteError adds
+  return SqliteError(rc, "sqlite", db_);
 }
 
 Result<Stmt*> Conn::Prepare(const char* sql) {
