@@ -50,10 +50,9 @@ Status ServerProcess::Start(int timeout_ms) {
   ++starts_;
   std::string port_file = options_.data_dir + "/port";
   ::unlink(port_file.c_str());
-  std::vector<std::string> args{options_.binary, "serve",       "--data-dir",
-                                options_.data_dir, "--listen",  "127.0.0.1:0",
-                                "--workflows",     options_.workflows_dir, "--port-file",
-                                port_file};
+  std::vector<std::string> args{
+      options_.binary, "serve",       "--data-dir",           options_.data_dir, "--listen",
+      "127.0.0.1:0",   "--workflows", options_.workflows_dir, "--port-file",     port_file};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::string log = current_log();
   std::vector<char*> argv;
@@ -152,9 +151,10 @@ void ArmWatchdog(const std::string& workload, double seconds) {
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
     pid_t pid = g_server_pid.load();
     if (pid > 0) ::kill(pid, SIGKILL);
-    std::printf("{\"workload\":\"%s\",\"system\":\"keel\",\"error\":\"timeout: the workload did "
-                "not finish within %.0f s (server killed)\"}\n",
-                workload.c_str(), seconds);
+    std::printf(
+        "{\"workload\":\"%s\",\"system\":\"keel\",\"error\":\"timeout: the workload did "
+        "not finish within %.0f s (server killed)\"}\n",
+        workload.c_str(), seconds);
     std::fflush(stdout);
     std::fprintf(stderr, "keel_bench %s: TIMEOUT after %.0f s\n", workload.c_str(), seconds);
     _exit(3);
@@ -195,7 +195,8 @@ double MachineBusyCpuSeconds() {
   std::ifstream in("/proc/stat");
   std::string cpu;
   double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-  if (!(in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal)) return -1;
+  if (!(in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal))
+    return -1;
   return (user + nice + system + irq + softirq + steal) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 

@@ -53,7 +53,7 @@ struct Options {
   double timeout_s = 300;
   bool keep = false;
   std::vector<std::string> server_args;
-  std::string perf_out;  // w1/w2: `perf record` the server over the measured window
+  std::string perf_out;          // w1/w2: `perf record` the server over the measured window
   double crash_after_ms = 1000;  // w3: SIGKILL this long after the first submit
 };
 
@@ -78,7 +78,8 @@ double FdatasyncUs(const std::string& dir, int n = 50) {
   char page[4096] = {};
   for (int i = 0; i < n; ++i) {
     auto t0 = SteadyClock::now();
-    if (::pwrite(fd, page, sizeof page, static_cast<off_t>(i % 4) * 4096) < 0 || ::fdatasync(fd) != 0) {
+    if (::pwrite(fd, page, sizeof page, static_cast<off_t>(i % 4) * 4096) < 0 ||
+        ::fdatasync(fd) != 0) {
       break;
     }
     us.push_back(MsSince(t0) * 1000);
@@ -209,8 +210,8 @@ struct Fixture {
 };
 
 [[noreturn]] void Fail(const Options& o, const std::string& what, Fixture* fx = nullptr) {
-  json::object out{{"workload", o.workload}, {"system", "keel"}, {"label", o.label},
-                   {"error", what}};
+  json::object out{
+      {"workload", o.workload}, {"system", "keel"}, {"label", o.label}, {"error", what}};
   if (fx && fx->server) out["server_log"] = fx->server->current_log();
   std::printf("%s\n", ToJson(out).c_str());
   std::fflush(stdout);
@@ -232,16 +233,19 @@ void StartFixture(const Options& o, Fixture& fx) {
   so.extra_args = o.server_args;
   fx.server = std::make_unique<ServerProcess>(so);
   if (Status st = fx.server->Start(); !st) Fail(o, "server start: " + st.error().message, &fx);
-  Progress(o, "server pid " + std::to_string(fx.server->pid()) + " on 127.0.0.1:" +
-                  std::to_string(fx.server->port()) + ", data " + fx.dir);
+  Progress(o, "server pid " + std::to_string(fx.server->pid()) +
+                  " on 127.0.0.1:" + std::to_string(fx.server->port()) + ", data " + fx.dir);
 }
 
 json::object Header(const Options& o, double load_at_start, double fdatasync_us) {
   json::array args;
   for (const auto& a : o.server_args) args.emplace_back(a);
-  return json::object{{"workload", o.workload},      {"system", "keel"},
-                      {"label", o.label},            {"server_args", args},
-                      {"loadavg_start", load_at_start}, {"loadavg_end", LoadAverage()},
+  return json::object{{"workload", o.workload},
+                      {"system", "keel"},
+                      {"label", o.label},
+                      {"server_args", args},
+                      {"loadavg_start", load_at_start},
+                      {"loadavg_end", LoadAverage()},
                       {"fdatasync_us", Round(fdatasync_us, 1)}};
 }
 
@@ -296,8 +300,8 @@ std::optional<double> SubmitAndWait(client::HttpClient& c, const std::string& wf
     const auto* last = res.if_contains("last");
     good = Num(res.if_contains("steps")) == 10 && last && last->is_object() &&
            Num(last->get_object().if_contains("step")) == 9 &&
-           last->get_object().if_contains("wf") &&
-           last->get_object().at("wf").is_string() && last->get_object().at("wf").get_string() == wf;
+           last->get_object().if_contains("wf") && last->get_object().at("wf").is_string() &&
+           last->get_object().at("wf").get_string() == wf;
   }
   if (!good) {
     errs.Add(wf + ": unexpected run " + Clip(r->body, 400));
@@ -326,9 +330,10 @@ json::object RunLoad(const Options& o, int n, int c, int warmup) {
 
   pid_t perf = -1;
   if (!o.perf_out.empty()) {
-    std::vector<std::string> args{"perf", "record", "-e", "cpu-clock", "-F", "999", "--call-graph",
-                                  "dwarf,32768", "-p", std::to_string(server.pid()), "-o",
-                                  o.perf_out};
+    std::vector<std::string> args{
+        "perf", "record",       "-e",          "cpu-clock", "-F",
+        "999",  "--call-graph", "dwarf,32768", "-p",        std::to_string(server.pid()),
+        "-o",   o.perf_out};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -407,7 +412,8 @@ json::object RunLoad(const Options& o, int n, int c, int warmup) {
     out["srv_step_mean_ms"] = ms(HistogramMean(*m0, *m1, "keel_step_seconds"));
     out["srv_commits"] = HistogramCount(*m0, *m1, "keel_store_commit_seconds");
     out["srv_commit_mean_ms"] = ms(HistogramMean(*m0, *m1, "keel_store_commit_seconds"));
-    out["srv_commit_batch_mean"] = Round(HistogramMean(*m0, *m1, "keel_store_commit_batch_size"), 2);
+    out["srv_commit_batch_mean"] =
+        Round(HistogramMean(*m0, *m1, "keel_store_commit_batch_size"), 2);
   }
   if (!server.Alive()) Fail(o, "the server died: " + server.exit_text(), &fx);
   server.Terminate();
@@ -443,8 +449,8 @@ void CountExecs(const std::string& log, std::map<StepKey, int>& execs) {
 }
 
 struct JournalAtKill {
-  std::set<StepKey> steps;            // (run, step) whose result was journaled
-  std::set<std::string> succeeded;    // runs already succeeded
+  std::set<StepKey> steps;          // (run, step) whose result was journaled
+  std::set<std::string> succeeded;  // runs already succeeded
   std::string error;
 };
 
@@ -601,8 +607,14 @@ json::object RunW3(const Options& o, int n, int c) {
     int64_t allowance = in_flight_per_run.count(run) ? 1 : 0;
     beyond_in_flight += std::max<int64_t>(0, d - allowance);
   }
+  int max_steps_left = 0;  // 50 ms timers still ahead of the slowest run: a floor on recovery
   for (const auto& id : run_ids) {
-    for (int s = 0; s < 10; ++s) missing += execs.count({id, s}) ? 0 : 1;
+    int left = 10;
+    for (int s = 0; s < 10; ++s) {
+      missing += execs.count({id, s}) ? 0 : 1;
+      left -= at_kill.steps.count({id, s}) ? 1 : 0;
+    }
+    max_steps_left = std::max(max_steps_left, left);
   }
 
   json::object out = Header(o, fx.load0, fx.fdatasync_us);
@@ -615,6 +627,7 @@ json::object RunW3(const Options& o, int n, int c) {
   out["steps_journaled_at_kill"] = static_cast<int64_t>(at_kill.steps.size());
   out["runs_succeeded_at_kill"] = static_cast<int64_t>(at_kill.succeeded.size());
   out["steps_in_flight_at_kill"] = in_flight_at_kill;
+  out["max_steps_left_at_kill"] = max_steps_left;
   out["restart_to_listening_s"] = Round(listening_s, 3);
   out["restart_to_all_done_s"] = done_s < 0 ? json::value(nullptr) : json::value(Round(done_s, 3));
   out["completed"] = static_cast<int64_t>(succeeded.size());
@@ -631,8 +644,8 @@ json::object RunW3(const Options& o, int n, int c) {
   out["journaled_steps_rerun"] = journaled_rerun;
   out["runs_with_several_in_flight_steps"] = runs_multi_in_flight;
   out["missing_step_keys"] = missing;
-  bool ok = done_s >= 0 && listed == n && beyond_in_flight == 0 && journaled_rerun == 0 &&
-            missing == 0;
+  bool ok =
+      done_s >= 0 && listed == n && beyond_in_flight == 0 && journaled_rerun == 0 && missing == 0;
   out["ok"] = ok;
   if (!server.Alive()) Fail(o, "the server died: " + server.exit_text(), &fx);
   server.Terminate();
@@ -642,7 +655,7 @@ json::object RunW3(const Options& o, int n, int c) {
 // --- W4: many parked runs ------------------------------------------------------------------
 
 struct DbSize {
-  int64_t file_bytes = 0;     // keel.db + keel.db-wal on disk
+  int64_t file_bytes = 0;      // keel.db + keel.db-wal on disk
   int64_t logical_bytes = -1;  // (page_count - freelist_count) * page_size: what a checkpoint
                                // (and VACUUM) would leave, read without writing anything
 };
@@ -662,7 +675,8 @@ DbSize MeasureDb(const std::string& db_path) {
       }
       sqlite3_finalize(st);
     }
-    if (vals[0] >= 0 && vals[1] >= 0 && vals[2] > 0) d.logical_bytes = (vals[0] - vals[1]) * vals[2];
+    if (vals[0] >= 0 && vals[1] >= 0 && vals[2] > 0)
+      d.logical_bytes = (vals[0] - vals[1]) * vals[2];
   }
   sqlite3_close(db);
   return d;
@@ -895,19 +909,32 @@ int Main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--n") o.n = std::atoi(next().c_str());
-    else if (a == "--c") o.c = std::atoi(next().c_str());
-    else if (a == "--warmup") o.warmup = std::atoi(next().c_str());
-    else if (a == "--label") o.label = next();
-    else if (a == "--keel") o.keel_bin = next();
-    else if (a == "--workflows") o.workflows_dir = next();
-    else if (a == "--work-dir") o.work_dir = next();
-    else if (a == "--timeout-s") o.timeout_s = std::atof(next().c_str());
-    else if (a == "--server-arg") o.server_args.push_back(next());
-    else if (a == "--keep") o.keep = true;
-    else if (a == "--perf") o.perf_out = next();
-    else if (a == "--crash-after-ms") o.crash_after_ms = std::atof(next().c_str());
-    else return Usage(("unknown option " + a).c_str());
+    if (a == "--n")
+      o.n = std::atoi(next().c_str());
+    else if (a == "--c")
+      o.c = std::atoi(next().c_str());
+    else if (a == "--warmup")
+      o.warmup = std::atoi(next().c_str());
+    else if (a == "--label")
+      o.label = next();
+    else if (a == "--keel")
+      o.keel_bin = next();
+    else if (a == "--workflows")
+      o.workflows_dir = next();
+    else if (a == "--work-dir")
+      o.work_dir = next();
+    else if (a == "--timeout-s")
+      o.timeout_s = std::atof(next().c_str());
+    else if (a == "--server-arg")
+      o.server_args.push_back(next());
+    else if (a == "--keep")
+      o.keep = true;
+    else if (a == "--perf")
+      o.perf_out = next();
+    else if (a == "--crash-after-ms")
+      o.crash_after_ms = std::atof(next().c_str());
+    else
+      return Usage(("unknown option " + a).c_str());
   }
   if (o.workflows_dir.empty() || !fs::is_directory(o.workflows_dir)) {
     return Usage("--workflows DIR (bench/workflows) is required");

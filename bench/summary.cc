@@ -31,7 +31,8 @@ std::string SystemOf(const json::object& row) {
   if (const auto* l = row.if_contains("label"); l && l->is_string()) label = l->get_string();
   auto dash = label.rfind("-w");
   if (dash != std::string::npos) return label.substr(0, dash);
-  if (const auto* s = row.if_contains("system"); s && s->is_string()) return std::string(s->get_string());
+  if (const auto* s = row.if_contains("system"); s && s->is_string())
+    return std::string(s->get_string());
   return label.empty() ? "?" : label;
 }
 
@@ -58,7 +59,8 @@ std::optional<double> Get(const json::object& o, const std::string& path) {
   size_t start = 0;
   for (;;) {
     size_t dot = path.find('.', start);
-    std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string key =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     v = cur->if_contains(key);
     if (!v) return std::nullopt;
     if (dot == std::string::npos) break;
@@ -121,7 +123,12 @@ std::string Fmt(double x) {
     std::snprintf(buf, sizeof buf, "%.0f", x);
     return buf;
   }
-  std::snprintf(buf, sizeof buf, a >= 1000 ? "%.0f" : a >= 10 ? "%.1f" : a >= 1 ? "%.2f" : "%.3f", x);
+  std::snprintf(buf, sizeof buf,
+                a >= 1000 ? "%.0f"
+                : a >= 10 ? "%.1f"
+                : a >= 1  ? "%.2f"
+                          : "%.3f",
+                x);
   return buf;
 }
 
@@ -196,7 +203,9 @@ int Summary(const std::string& dir) {
         {"restart_to_all_done_s", {"restart_to_all_done_s"}, {"recovery_all_done_s"}},
         {"restart_to_listening_s", {"restart_to_listening_s"}, {"restart_cmd_s"}},
         {"runs_succeeded_at_kill", {"runs_succeeded_at_kill"}, {}},
-        {"steps_executed_before_kill", {"steps_executed_before_kill"},
+        {"max_steps_left_at_kill (x 50 ms timer)", {"max_steps_left_at_kill"}, {}},
+        {"steps_executed_before_kill",
+         {"steps_executed_before_kill"},
          {"steps_executed_before_kill"}},
         {"raw_duplicates", {"raw_duplicates"}, {"extra_executions"}},
         {"duplicates_beyond_in_flight", {"duplicates_beyond_in_flight"}, {}},
@@ -206,12 +215,16 @@ int Summary(const std::string& dir) {
         {"fdatasync_us (probe before run)", {"fdatasync_us"}, {}}}},
       {"w4",
        "W4: runs parked on a signal, then released (default 10,000)",
-       {{"rss_waiting_mb", {"rss_waiting_mb"}, {"mem_waiting_mb.restate.rss", "mem_waiting_mb.sdk.rss"}},
+       {{"rss_waiting_mb",
+         {"rss_waiting_mb"},
+         {"mem_waiting_mb.restate.rss", "mem_waiting_mb.sdk.rss"}},
         {"db_bytes_per_waiting_run", {"db_bytes_per_waiting_run"}, {"disk_delta_bytes"}, true},
         {"db_bytes_in_use_per_waiting_run (no WAL)", {"db_logical_bytes_per_waiting_run"}, {}},
         {"start_calls_s", {"start_calls_s"}, {"start_calls_s"}},
         {"all_waiting_s", {"all_waiting_s"}, {"all_waiting_s"}},
-        {"idle_cpu_s (5 s settle)", {"idle_cpu_s"}, {"idle_window.restate.cpu_s", "idle_window.sdk.cpu_s"}},
+        {"idle_cpu_s (5 s settle)",
+         {"idle_cpu_s"},
+         {"idle_window.restate.cpu_s", "idle_window.sdk.cpu_s"}},
         {"release_to_all_done_s", {"release_to_all_done_s"}, {"release_to_all_done_s"}},
         {"done_count", {"done_count"}, {"done_count"}},
         {"n", {"n"}, {"n"}},
@@ -262,10 +275,10 @@ int Summary(const std::string& dir) {
     auto at_kill = StatOf(all["w3"], system, {"", {"runs_succeeded_at_kill"}, {}});
     std::string when = killed ? " (kill at " + Fmt(killed->median) + " ms)" : "";
     std::string note = at_kill ? "  (" + Fmt(at_kill->median) + " runs had already finished)" : "";
-    Verdict("W3 restart-to-done s" + when, done ? std::optional<double>(done->median) : std::nullopt,
-            "<=", 0.6, note);
-    Verdict("W3 journaled steps repeated" + when, dups ? std::optional<double>(dups->max) : std::nullopt,
-            "<=", 0);
+    Verdict("W3 restart-to-done s" + when,
+            done ? std::optional<double>(done->median) : std::nullopt, "<=", 0.6, note);
+    Verdict("W3 journaled steps repeated" + when,
+            dups ? std::optional<double>(dups->max) : std::nullopt, "<=", 0);
   }
   Verdict("W4 RSS with 10k waiting, MB", keel("w4", {"", {"rss_waiting_mb"}, {}}), "<=", 64);
   Verdict("W4 DB bytes per waiting run (db+wal files)",
@@ -273,7 +286,8 @@ int Summary(const std::string& dir) {
   Verdict("W4 DB bytes per waiting run (in use, no WAL)",
           keel("w4", {"", {"db_logical_bytes_per_waiting_run"}, {}}), "<=", 512);
   Verdict("W4 release-to-done s", keel("w4", {"", {"release_to_all_done_s"}, {}}), "<=", 3);
-  if (failed > 0) std::printf("\n%d run(s) ended with an error line (see the .jsonl files)\n", failed);
+  if (failed > 0)
+    std::printf("\n%d run(s) ended with an error line (see the .jsonl files)\n", failed);
   return 0;
 }
 

@@ -2,8 +2,8 @@
 
 // KEEL_CHECK is always fatal: it guards invariants of our own code, never input from the
 // network, the disk, a model or a user (those are Errors). KEEL_DCHECK is debug-only.
-#define KEEL_CHECK(cond)                                              \
-  do {                                                                \
+#define KEEL_CHECK(cond)                                                   \
+  do {                                                                     \
     if (!(cond)) ::keel::internal::CheckFailed(#cond, __FILE__, __LINE__); \
   } while (0)
 

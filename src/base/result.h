@@ -13,7 +13,7 @@ namespace keel {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
   Result(Errc code, std::string message) : v_(Error{code, std::move(message)}) {}
 

@@ -20,8 +20,8 @@ struct SubmitOutcome {
 // What the engine reports about itself (readiness, metrics).
 struct EngineState {
   bool draining = false;
-  int64_t active_runs = 0;   // runs resident in executors
-  int64_t queued_runs = 0;   // tasks waiting in executor queues
+  int64_t active_runs = 0;  // runs resident in executors
+  int64_t queued_runs = 0;  // tasks waiting in executor queues
   std::vector<std::string> intents;
 };
 
@@ -45,8 +45,8 @@ class Engine {
   // Queues `input_json` for the run; the workflow reads it with ctx.interrupts().
   virtual void Interrupt(const std::string& run_id, std::string input_json,
                          store::Callback<Ok> done) = 0;
-  virtual void Signal(const std::string& run_id, const std::string& name,
-                      std::string payload_json, store::Callback<Ok> done) = 0;
+  virtual void Signal(const std::string& run_id, const std::string& name, std::string payload_json,
+                      store::Callback<Ok> done) = 0;
 
   using WatchId = uint64_t;
   // Calls `cb` exactly once with the run's record when it reaches a terminal status. With
@@ -63,8 +63,7 @@ class Engine {
   virtual Result<model::RunRecord> GetRun(const std::string& run_id) = 0;
   virtual Result<std::vector<model::RunRecord>> ListRuns(const store::RunFilter& filter) = 0;
   virtual Result<std::vector<model::JournalEntry>> ReadJournal(const std::string& run_id,
-                                                               int64_t after_seq,
-                                                               int limit) = 0;
+                                                               int64_t after_seq, int limit) = 0;
 
   virtual EngineState State() const = 0;
 };

@@ -21,13 +21,14 @@ LocalEngine::Metrics::Metrics(obs::Registry& r)
       wakeups(r.GetCounter("keel_wakeups_total", "Parked runs woken by a timer or a signal")) {}
 
 obs::Counter& LocalEngine::Metrics::Started(const std::string& intent) {
-  return registry.GetCounter("keel_runs_started_total", "Runs admitted", "intent=\"" + intent + "\"");
+  return registry.GetCounter("keel_runs_started_total", "Runs admitted",
+                             "intent=\"" + intent + "\"");
 }
 
 obs::Counter& LocalEngine::Metrics::Finished(const std::string& intent, model::RunStatus status) {
-  return registry.GetCounter("keel_runs_finished_total", "Runs that reached a terminal status",
-                             "intent=\"" + intent + "\",status=\"" +
-                                 std::string(model::StatusName(status)) + "\"");
+  return registry.GetCounter(
+      "keel_runs_finished_total", "Runs that reached a terminal status",
+      "intent=\"" + intent + "\",status=\"" + std::string(model::StatusName(status)) + "\"");
 }
 
 }  // namespace keel::engine

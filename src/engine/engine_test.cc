@@ -40,7 +40,8 @@ class EngineTest : public ::testing::Test {
     lua::VmLimits limits;
     limits.max_instructions_per_slice = max_instructions_;
     registry_ = std::make_unique<WorkflowRegistry>(*store_, limits);
-    for (const auto& [name, src] : workflows_) ASSERT_TRUE(registry_->Register(name, name + ".lua", src).ok());
+    for (const auto& [name, src] : workflows_)
+      ASSERT_TRUE(registry_->Register(name, name + ".lua", src).ok());
     opts.vm = limits;
     engine_ = std::make_unique<LocalEngine>(opts, *store_, *registry_, SystemClock::Instance(),
                                             random_, metrics_);

@@ -41,9 +41,8 @@ Status LocalEngine::Start() {
   for (auto& rec : *runs) {
     // Copy the id first: the lambda's init-capture may move `rec` before PostFor reads it.
     std::string id = rec.id;
-    executors_.PostFor(id, [this, rec = std::move(rec)]() mutable {
-      Activate(std::move(rec), /*fresh=*/false);
-    });
+    executors_.PostFor(
+        id, [this, rec = std::move(rec)]() mutable { Activate(std::move(rec), /*fresh=*/false); });
   }
   for (const auto& [id, at] : *timers) ScheduleWake(id, at);
   obs::Info("engine_started", {{"node", options_.node_id},
@@ -117,9 +116,8 @@ void LocalEngine::Submit(model::Envelope env, store::Callback<SubmitOutcome> don
     if (!fresh) return;
     metrics_->Started(rec.intent).Add();
     std::string id = rec.id;  // not rec.id below: the capture may move rec first
-    executors_.PostFor(id, [this, rec = std::move(rec)]() mutable {
-      Activate(std::move(rec), /*fresh=*/true);
-    });
+    executors_.PostFor(
+        id, [this, rec = std::move(rec)]() mutable { Activate(std::move(rec), /*fresh=*/true); });
   });
 }
 
@@ -232,15 +230,16 @@ void LocalEngine::WakeOnExecutor(const std::string& run_id) {
   int64_t now = clock_.WallMs();
   store_.Acquire(run_id, options_.node_id, now + options_.lease_ttl_ms,
                  [this, run_id, activation](Result<store::AcquireOutcome> r) {
-                   executors_.PostFor(run_id, [this, run_id, activation, r = std::move(r)]() mutable {
-                     ActiveRun* run = Find(run_id, activation);
-                     if (!run) return;
-                     if (!r) {
-                       OnWriteError(run_id, activation, r.error());
-                       return;
-                     }
-                     Activate(std::move(r->run), /*fresh=*/false);
-                   });
+                   executors_.PostFor(run_id,
+                                      [this, run_id, activation, r = std::move(r)]() mutable {
+                                        ActiveRun* run = Find(run_id, activation);
+                                        if (!run) return;
+                                        if (!r) {
+                                          OnWriteError(run_id, activation, r.error());
+                                          return;
+                                        }
+                                        Activate(std::move(r->run), /*fresh=*/false);
+                                      });
                  });
 }
 

@@ -21,8 +21,8 @@
 namespace keel::engine {
 
 struct EngineOptions {
-  std::string node_id;        // lease owner name; empty: a random one
-  int executor_threads = 2;   // threads running Lua
+  std::string node_id;       // lease owner name; empty: a random one
+  int executor_threads = 2;  // threads running Lua
   int64_t lease_ttl_ms = 15'000;
   // Sleeps shorter than this keep the run's Lua state in memory (status stays running);
   // longer waits park the run (status waiting, no memory held) and replay it on wake-up.
@@ -65,8 +65,8 @@ class LocalEngine final : public Engine {
   void Unwatch(WatchId id) override;
   Result<model::RunRecord> GetRun(const std::string& run_id) override;
   Result<std::vector<model::RunRecord>> ListRuns(const store::RunFilter& filter) override;
-  Result<std::vector<model::JournalEntry>> ReadJournal(const std::string& run_id,
-                                                       int64_t after_seq, int limit) override;
+  Result<std::vector<model::JournalEntry>> ReadJournal(const std::string& run_id, int64_t after_seq,
+                                                       int limit) override;
   EngineState State() const override;
 
   const std::string& node_id() const { return options_.node_id; }

@@ -230,8 +230,8 @@ model::JournalEntry LocalEngine::NewEntry(ActiveRun& run, EntryKind kind, const 
   e.seq = run.next_seq++;
   e.kind = kind;
   e.name = name;
-  e.request_hash = Hex64(Fnv1a64(std::string(model::EntryKindName(kind)) + "\n" + name + "\n" +
-                                 arg_json));
+  e.request_hash =
+      Hex64(Fnv1a64(std::string(model::EntryKindName(kind)) + "\n" + name + "\n" + arg_json));
   e.result_json = std::move(result_json);
   e.created_at_ms = clock_.WallMs();
   return e;
@@ -282,8 +282,7 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
   }
   if (a.op == "uuid") {
     std::string v = JsonString(random_.UuidV4());
-    AppendThen(run, {NewEntry(run, EntryKind::kUuid, "uuid", "", v)}, std::nullopt,
-               resume_with(v));
+    AppendThen(run, {NewEntry(run, EntryKind::kUuid, "uuid", "", v)}, std::nullopt, resume_with(v));
     return std::nullopt;
   }
   if (a.op == "emit") {
@@ -309,7 +308,8 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
   }
   // signal
   auto timeout = DurationArg(a.arg_json);
-  if (!timeout) return run.vm->Resume(false, {JsonString("ctx.signal: " + timeout.error().message)});
+  if (!timeout)
+    return run.vm->Resume(false, {JsonString("ctx.signal: " + timeout.error().message)});
   int64_t timeout_at = 0;
   if (run.resumed_wait_reason == "signal:" + a.name && run.resumed_wake_at > 0) {
     timeout_at = run.resumed_wake_at;  // woken before the timeout: keep the original one
@@ -354,7 +354,8 @@ VmEvent LocalEngine::ResumeSignal(ActiveRun& run, const std::string& result_json
   boost::system::error_code ec;
   json::value v = json::parse(result_json, ec);
   if (!ec && v.is_object()) {
-    if (auto* s = v.get_object().if_contains("signal")) return run.vm->Resume(true, {json::serialize(*s)});
+    if (auto* s = v.get_object().if_contains("signal"))
+      return run.vm->Resume(true, {json::serialize(*s)});
   }
   return run.vm->Resume(true, {"null", "\"timeout\""});
 }
@@ -410,14 +411,14 @@ void LocalEngine::AppendThen(ActiveRun& run, std::vector<model::JournalEntry> en
   std::string id = run.rec.id;
   uint64_t activation = run.activation;
   store_.Append(std::move(req), [this, id, activation, then = std::move(then)](Result<Ok> r) {
-    executors_.PostFor(id, [this, id, activation, then, ok = r.ok(),
-                            err = r.ok() ? Error{} : r.error()] {
-      if (!ok) return OnWriteError(id, activation, err);
-      ActiveRun* run = Find(id, activation);
-      if (!run || run->finishing) return;
-      watchers_.NotifyChange(id);
-      then(*run);
-    });
+    executors_.PostFor(
+        id, [this, id, activation, then, ok = r.ok(), err = r.ok() ? Error{} : r.error()] {
+          if (!ok) return OnWriteError(id, activation, err);
+          ActiveRun* run = Find(id, activation);
+          if (!run || run->finishing) return;
+          watchers_.NotifyChange(id);
+          then(*run);
+        });
   });
 }
 
@@ -467,8 +468,7 @@ void LocalEngine::Finish(ActiveRun& run, store::Transition t) {
   store_.Append(std::move(req), [this, id, activation,
                                  final_rec = std::move(final_rec)](Result<Ok> r) {
     if (r) Terminal(final_rec);
-    executors_.PostFor(id, [this, id, activation, ok = r.ok(),
-                            err = r.ok() ? Error{} : r.error()] {
+    executors_.PostFor(id, [this, id, activation, ok = r.ok(), err = r.ok() ? Error{} : r.error()] {
       if (!ok) return OnWriteError(id, activation, err);
       if (Find(id, activation)) Evict(id);
     });

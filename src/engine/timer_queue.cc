@@ -8,7 +8,9 @@ TimerQueue::TimerQueue(const Clock& clock) : clock_(clock) {}
 
 TimerQueue::~TimerQueue() { Stop(); }
 
-void TimerQueue::Start() { thread_ = std::thread([this] { Loop(); }); }
+void TimerQueue::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void TimerQueue::Stop() {
   {

@@ -34,7 +34,8 @@ WorkflowRegistry::LoadReport WorkflowRegistry::LoadDirectory(const std::string& 
   std::error_code ec;
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".lua") files.push_back(entry.path());
+    if (entry.is_regular_file() && entry.path().extension() == ".lua")
+      files.push_back(entry.path());
   }
   if (ec) {
     report.errors.push_back(dir + ": " + ec.message());
@@ -67,8 +68,8 @@ Result<std::shared_ptr<const lua::CompiledWorkflow>> WorkflowRegistry::Current(
   if (it != by_intent_.end()) return it->second;
   std::string known;
   for (const auto& [name, _] : by_intent_) known += (known.empty() ? "" : ", ") + name;
-  return Error{Errc::kNotFound, "unknown intent \"" + intent + "\" (loaded: " +
-                                    (known.empty() ? "none" : known) + ")"};
+  return Error{Errc::kNotFound, "unknown intent \"" + intent +
+                                    "\" (loaded: " + (known.empty() ? "none" : known) + ")"};
 }
 
 Result<std::shared_ptr<const lua::CompiledWorkflow>> WorkflowRegistry::ByHash(

@@ -20,8 +20,8 @@ class WorkflowRegistry {
   WorkflowRegistry(store::Store& store, lua::VmLimits limits);
 
   struct LoadReport {
-    std::vector<std::string> loaded;  // intents
-    std::vector<std::string> errors;  // "file:line: message" per rejected file
+    std::vector<std::string> loaded;     // intents
+    std::vector<std::string> errors;     // "file:line: message" per rejected file
     std::optional<Error> storage_error;  // the store failed: not the files' fault, fatal
   };
   // Loads every *.lua file of `dir` (intent = file name without .lua). A file that does not

@@ -3,8 +3,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <vector>
 
@@ -81,7 +81,8 @@ Result<json::value> Convert(lua_State* L, int index, int depth) {
     case LUA_TBOOLEAN:
       return json::value(lua_toboolean(L, index) != 0);
     case LUA_TNUMBER:
-      if (lua_isinteger(L, index)) return json::value(static_cast<int64_t>(lua_tointeger(L, index)));
+      if (lua_isinteger(L, index))
+        return json::value(static_cast<int64_t>(lua_tointeger(L, index)));
       {
         double d = lua_tonumber(L, index);
         if (!std::isfinite(d)) return Error{Errc::kScript, "NaN and infinity are not JSON"};
@@ -103,12 +104,24 @@ Result<json::value> Convert(lua_State* L, int index, int depth) {
 void Push(lua_State* L, const json::value& v) {
   luaL_checkstack(L, 4, "JSON value too deep");
   switch (v.kind()) {
-    case json::kind::null: lua_pushnil(L); break;
-    case json::kind::bool_: lua_pushboolean(L, v.get_bool()); break;
-    case json::kind::int64: lua_pushinteger(L, v.get_int64()); break;
-    case json::kind::uint64: lua_pushnumber(L, static_cast<double>(v.get_uint64())); break;
-    case json::kind::double_: lua_pushnumber(L, v.get_double()); break;
-    case json::kind::string: lua_pushlstring(L, v.get_string().data(), v.get_string().size()); break;
+    case json::kind::null:
+      lua_pushnil(L);
+      break;
+    case json::kind::bool_:
+      lua_pushboolean(L, v.get_bool());
+      break;
+    case json::kind::int64:
+      lua_pushinteger(L, v.get_int64());
+      break;
+    case json::kind::uint64:
+      lua_pushnumber(L, static_cast<double>(v.get_uint64()));
+      break;
+    case json::kind::double_:
+      lua_pushnumber(L, v.get_double());
+      break;
+    case json::kind::string:
+      lua_pushlstring(L, v.get_string().data(), v.get_string().size());
+      break;
     case json::kind::array: {
       const auto& a = v.get_array();
       lua_createtable(L, static_cast<int>(a.size()), 0);

@@ -185,9 +185,9 @@ int Print(lua_State* L) {
 // Opens the safe standard libraries and removes or fences everything that reaches outside
 // the sandbox or breaks determinism.
 void OpenSandbox(lua_State* L) {
-  const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},         {LUA_TABLIBNAME, luaopen_table},
-                           {LUA_STRLIBNAME, luaopen_string},  {LUA_MATHLIBNAME, luaopen_math},
-                           {LUA_UTF8LIBNAME, luaopen_utf8},   {LUA_COLIBNAME, luaopen_coroutine}};
+  const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},        {LUA_TABLIBNAME, luaopen_table},
+                           {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
+                           {LUA_UTF8LIBNAME, luaopen_utf8},  {LUA_COLIBNAME, luaopen_coroutine}};
   for (const auto& lib : libs) {
     luaL_requiref(L, lib.name, lib.func, 1);
     lua_pop(L, 1);
@@ -246,6 +246,21 @@ int DumpWriter(lua_State*, const void* p, size_t sz, void* ud) {
   return 0;
 }
 
+// The ctx prelude compiled once per process: parsing it on every activation cost about a
+// sixth of the executor's time in W1 (docs/PERFORMANCE.md).
+const std::string& PreludeBytecode() {
+  static const std::string bytecode = [] {
+    std::string out;
+    lua_State* L = luaL_newstate();
+    if (luaL_loadbufferx(L, kPrelude, std::strlen(kPrelude), "=ctx", "t") == LUA_OK) {
+      lua_dump(L, DumpWriter, &out, 0);
+    }
+    lua_close(L);
+    return out;
+  }();
+  return bytecode;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const CompiledWorkflow>> CompileWorkflow(const std::string& intent,
@@ -270,20 +285,21 @@ Result<std::shared_ptr<const CompiledWorkflow>> CompileWorkflow(const std::strin
     status = lua_pcall(L, 0, 1, 0);
   }
   if (status != LUA_OK) {
-    return Error{Errc::kInvalidArgument, file_name + ": top level failed: " + ErrorText(L, status, s)};
+    return Error{Errc::kInvalidArgument,
+                 file_name + ": top level failed: " + ErrorText(L, status, s)};
   }
   if (!lua_isfunction(L, -1)) {
-    return Error{Errc::kInvalidArgument,
-                 file_name + ": must return a function(ctx, input), returned a " +
-                     luaL_typename(L, -1)};
+    return Error{
+        Errc::kInvalidArgument,
+        file_name + ": must return a function(ctx, input), returned a " + luaL_typename(L, -1)};
   }
   return std::shared_ptr<const CompiledWorkflow>(std::move(compiled));
 }
 
 Result<std::unique_ptr<WorkflowVm>> WorkflowVm::Create(std::shared_ptr<const CompiledWorkflow> code,
-                                                      const std::string& run_id,
-                                                      const std::string& input_json,
-                                                      const VmLimits& limits, LogFn log) {
+                                                       const std::string& run_id,
+                                                       const std::string& input_json,
+                                                       const VmLimits& limits, LogFn log) {
   auto st = NewState(limits);
   if (!st) return st.error();
   std::unique_ptr<WorkflowVm> vm(new WorkflowVm());
@@ -297,7 +313,8 @@ Result<std::unique_ptr<WorkflowVm>> WorkflowVm::Create(std::shared_ptr<const Com
   // The workflow function: run the checked chunk's top level again in this state.
   if (luaL_loadbufferx(L, s.code->bytecode.data(), s.code->bytecode.size(),
                        s.code->chunk_name.c_str(), "b") != LUA_OK) {
-    return Error{Errc::kInternal, "cannot load compiled workflow: " + ErrorText(L, LUA_ERRSYNTAX, s)};
+    return Error{Errc::kInternal,
+                 "cannot load compiled workflow: " + ErrorText(L, LUA_ERRSYNTAX, s)};
   }
   int status;
   {
@@ -310,8 +327,10 @@ Result<std::unique_ptr<WorkflowVm>> WorkflowVm::Create(std::shared_ptr<const Com
   int workflow_fn = lua_gettop(L);
 
   // ctx, from the prelude.
-  if (luaL_loadbufferx(L, kPrelude, std::strlen(kPrelude), "=ctx", "t") != LUA_OK) {
-    return Error{Errc::kInternal, "ctx prelude does not compile: " + ErrorText(L, LUA_ERRSYNTAX, s)};
+  const std::string& prelude = PreludeBytecode();
+  if (luaL_loadbufferx(L, prelude.data(), prelude.size(), "=ctx", "b") != LUA_OK) {
+    return Error{Errc::kInternal,
+                 "ctx prelude does not compile: " + ErrorText(L, LUA_ERRSYNTAX, s)};
   }
   lua_getglobal(L, LUA_COLIBNAME);
   lua_getfield(L, -1, "yield");
@@ -333,7 +352,7 @@ Result<std::unique_ptr<WorkflowVm>> WorkflowVm::Create(std::shared_ptr<const Com
   lua_setfield(L, LUA_REGISTRYINDEX, "keel.co");
   lua_sethook(s.co, Hook, LUA_MASKCOUNT, kHookEvery);
   lua_pushvalue(L, workflow_fn);
-  lua_pushvalue(L, -2);          // ctx
+  lua_pushvalue(L, -2);               // ctx
   lua_pushvalue(L, workflow_fn + 1);  // input
   lua_xmove(L, s.co, 3);
   lua_settop(L, 0);
@@ -388,10 +407,9 @@ VmEvent WorkflowVm::Drive(int nargs) {
       auto arg = ToJson(co, base + 3);
       if (!arg) {
         ev.kind = VmEvent::Kind::kError;
-        ev.error = Error{Errc::kScript, "ctx." + (ev.action.op == "commit" ? std::string("step")
-                                                                          : ev.action.op) +
-                                            "(\"" + ev.action.name + "\"): " +
-                                            arg.error().message};
+        ev.error = Error{Errc::kScript,
+                         "ctx." + (ev.action.op == "commit" ? std::string("step") : ev.action.op) +
+                             "(\"" + ev.action.name + "\"): " + arg.error().message};
         return ev;
       }
       ev.action.arg_json = std::move(*arg);

@@ -38,7 +38,7 @@ Result<std::shared_ptr<const CompiledWorkflow>> CompileWorkflow(const std::strin
 
 // What a workflow asked the engine for: `ctx.<op>(name, arg)`.
 struct Action {
-  std::string op;        // step, commit, sleep, now, random, uuid, signal, emit, interrupts
+  std::string op;  // step, commit, sleep, now, random, uuid, signal, emit, interrupts
   std::string name;
   std::string arg_json;  // JSON of the argument (commit: the step's value), "null" if none
 };

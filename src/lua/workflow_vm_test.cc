@@ -144,8 +144,8 @@ TEST(WorkflowVm, LogGoesToTheHost) {
 }
 
 TEST(CompileWorkflow, SyntaxErrorNamesFileAndLine) {
-  auto c = CompileWorkflow("bad", "examples/bad.lua", "return function(ctx)\n  local x = = 1\nend",
-                           {});
+  auto c =
+      CompileWorkflow("bad", "examples/bad.lua", "return function(ctx)\n  local x = = 1\nend", {});
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message.find("examples/bad.lua:2:"), std::string::npos) << c.error().message;
 }

@@ -8,8 +8,8 @@ namespace json = boost::json;
 
 Result<json::value> ParseJson(std::string_view text, const JsonLimits& limits) {
   if (text.size() > limits.max_bytes) {
-    return Error{Errc::kInvalidArgument, "JSON body exceeds " + std::to_string(limits.max_bytes) +
-                                             " bytes"};
+    return Error{Errc::kInvalidArgument,
+                 "JSON body exceeds " + std::to_string(limits.max_bytes) + " bytes"};
   }
   json::parse_options opts;
   opts.max_depth = limits.max_depth;
@@ -62,9 +62,12 @@ Result<int64_t> OptLimit(const json::object& o, std::string_view key, std::strin
   if (it == o.end() || it->value().is_null()) return int64_t{0};
   const json::value& v = it->value();
   int64_t n;
-  if (v.is_int64()) n = v.get_int64();
-  else if (v.is_uint64() && v.get_uint64() <= INT64_MAX) n = static_cast<int64_t>(v.get_uint64());
-  else return FieldError(path, "must be a non-negative integer");
+  if (v.is_int64())
+    n = v.get_int64();
+  else if (v.is_uint64() && v.get_uint64() <= INT64_MAX)
+    n = static_cast<int64_t>(v.get_uint64());
+  else
+    return FieldError(path, "must be a non-negative integer");
   if (n < 0) return FieldError(path, "must be a non-negative integer");
   return n;
 }
@@ -74,9 +77,8 @@ Result<int64_t> OptLimit(const json::object& o, std::string_view key, std::strin
 Result<Envelope> EnvelopeFromJson(const json::value& v) {
   if (!v.is_object()) return FieldError("body", "must be a JSON object (the invocation envelope)");
   const json::object& o = v.as_object();
-  static constexpr std::string_view kKnown[] = {"run_id",          "intent",         "caller",
-                                                "budget",          "idempotency_key", "correlation_id",
-                                                "payload"};
+  static constexpr std::string_view kKnown[] = {
+      "run_id", "intent", "caller", "budget", "idempotency_key", "correlation_id", "payload"};
   for (const auto& kv : o) {
     bool known = false;
     for (auto k : kKnown) known |= kv.key() == k;
@@ -112,8 +114,8 @@ Result<Envelope> EnvelopeFromJson(const json::value& v) {
     for (const auto& kv : budget) {
       // Fields of later issues are accepted so envelopes stay forward compatible; only the
       // ones below are enforced today (docs/api).
-      static constexpr std::string_view kBudgetKeys[] = {"deadline_ms", "max_steps",  "max_tools",
-                                                         "max_tokens",  "max_context", "max_cost_usd"};
+      static constexpr std::string_view kBudgetKeys[] = {
+          "deadline_ms", "max_steps", "max_tools", "max_tokens", "max_context", "max_cost_usd"};
       bool known = false;
       for (auto k : kBudgetKeys) known |= kv.key() == k;
       if (!known) return FieldError("budget." + std::string(kv.key()), "unknown budget field");

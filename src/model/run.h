@@ -9,9 +9,9 @@ namespace keel::model {
 
 // Run statuses and the transitions between them are documented in docs/run_states.md.
 enum class RunStatus {
-  kQueued,           // woken (its signal arrived), not yet taken by an executor
-  kRunning,          // admitted, or resumed: a node holds its lease (also during short sleeps)
-  kWaiting,          // parked on a timer or a signal; holds no memory
+  kQueued,   // woken (its signal arrived), not yet taken by an executor
+  kRunning,  // admitted, or resumed: a node holds its lease (also during short sleeps)
+  kWaiting,  // parked on a timer or a signal; holds no memory
   kSucceeded,
   kFailed,
   kCancelled,

@@ -82,15 +82,18 @@ std::string Registry::Render() const {
   std::string out;
   for (const auto& [name, f] : families_) {
     out += "# HELP " + name + " " + f.help + "\n# TYPE " + name + " " + f.type + "\n";
-    for (const auto& [l, c] : f.counters) out += name + Braced(l) + " " + std::to_string(c->Value()) + "\n";
-    for (const auto& [l, g] : f.gauges) out += name + Braced(l) + " " + std::to_string(g->Value()) + "\n";
+    for (const auto& [l, c] : f.counters)
+      out += name + Braced(l) + " " + std::to_string(c->Value()) + "\n";
+    for (const auto& [l, g] : f.gauges)
+      out += name + Braced(l) + " " + std::to_string(g->Value()) + "\n";
     for (const auto& [l, h] : f.histograms) {
       auto counts = h->Counts();
       for (size_t i = 0; i < h->bounds().size(); ++i) {
         out += name + "_bucket" + Braced(l, "le=\"" + Num(h->bounds()[i]) + "\"") + " " +
                std::to_string(counts[i]) + "\n";
       }
-      out += name + "_bucket" + Braced(l, "le=\"+Inf\"") + " " + std::to_string(counts.back()) + "\n";
+      out +=
+          name + "_bucket" + Braced(l, "le=\"+Inf\"") + " " + std::to_string(counts.back()) + "\n";
       out += name + "_sum" + Braced(l) + " " + Num(h->Sum()) + "\n";
       out += name + "_count" + Braced(l) + " " + std::to_string(counts.back()) + "\n";
     }
@@ -104,9 +107,9 @@ Registry& Registry::Default() {
 }
 
 const std::vector<double>& LatencyBuckets() {
-  static const std::vector<double> b{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                     0.01,    0.025,  0.05,    0.1,    0.25,   0.5,    1,
-                                     2.5,     5,      10};
+  static const std::vector<double> b{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                     0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
+                                     0.5,     1,      2.5,     5,      10};
   return b;
 }
 

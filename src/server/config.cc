@@ -1,7 +1,7 @@
 #include "server/config.h"
 
-#include <set>
 #include <toml++/toml.h>
+#include <set>
 
 #include "base/duration.h"
 
@@ -51,7 +51,8 @@ Status ReadDuration(const toml::table& t, const std::string& section, const char
 
 Status CheckKeys(const toml::table& t) {
   static const std::map<std::string, std::set<std::string>> kKnown{
-      {"server", {"listen", "data_dir", "workflows_dir", "lib_dir", "drain_timeout", "http_threads"}},
+      {"server",
+       {"listen", "data_dir", "workflows_dir", "lib_dir", "drain_timeout", "http_threads"}},
       {"store", {"synchronous", "read_connections", "max_page_count"}},
       {"engine", {"executor_threads", "lease_ttl", "resident_sleep"}},
       {"lua", {"max_memory_mb", "max_instructions"}},
@@ -79,9 +80,9 @@ Result<Config> LoadConfig(const ServeFlags& flags) {
     try {
       t = toml::parse_file(*flags.config_file);
     } catch (const toml::parse_error& e) {
-      return Error{Errc::kInvalidArgument,
-                   *flags.config_file + ":" + std::to_string(e.source().begin.line) + ": " +
-                       std::string(e.description())};
+      return Error{Errc::kInvalidArgument, *flags.config_file + ":" +
+                                               std::to_string(e.source().begin.line) + ": " +
+                                               std::string(e.description())};
     }
     if (Status st = CheckKeys(t); !st) return st.error();
     int64_t http_threads = c.http_threads, read_conns = c.read_connections,

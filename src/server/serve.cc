@@ -59,14 +59,15 @@ std::string StateGauges(store::Store& store, engine::LocalEngine& engine) {
       "# HELP keel_runs Non-terminal runs by intent and status\n# TYPE keel_runs gauge\n";
   if (auto counts = store.CountRuns(); counts) {
     for (const auto& [intent, status, n] : *counts) {
-      out += "keel_runs{intent=\"" + intent + "\",status=\"" + status + "\"} " +
-             std::to_string(n) + "\n";
+      out += "keel_runs{intent=\"" + intent + "\",status=\"" + status + "\"} " + std::to_string(n) +
+             "\n";
     }
   }
   engine::EngineState s = engine.State();
-  out += "# HELP keel_executor_queue_depth Tasks waiting for an executor thread\n"
-         "# TYPE keel_executor_queue_depth gauge\nkeel_executor_queue_depth " +
-         std::to_string(s.queued_runs) + "\n";
+  out +=
+      "# HELP keel_executor_queue_depth Tasks waiting for an executor thread\n"
+      "# TYPE keel_executor_queue_depth gauge\nkeel_executor_queue_depth " +
+      std::to_string(s.queued_runs) + "\n";
   return out;
 }
 

@@ -12,7 +12,7 @@ struct ServeFlags {
   std::optional<std::string> listen;         // default 127.0.0.1:8080; port 0 picks a free one
   std::optional<std::string> workflows_dir;  // default ./examples
   std::optional<std::string> config_file;
-  std::optional<std::string> port_file;      // written with the bound port once listening
+  std::optional<std::string> port_file;  // written with the bound port once listening
 };
 
 // Runs the server until SIGTERM/SIGINT, then drains. Returns the process exit code:

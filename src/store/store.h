@@ -23,8 +23,8 @@ struct Transition {
 };
 
 struct AdmitRequest {
-  model::RunRecord run;       // id, envelope fields, status, lease, code_hash filled in
-  std::string payload_hash;   // compared for idempotency
+  model::RunRecord run;      // id, envelope fields, status, lease, code_hash filled in
+  std::string payload_hash;  // compared for idempotency
 };
 struct AdmitOutcome {
   model::RunRecord run;
@@ -55,8 +55,8 @@ struct SignalWaitRequest {
   int64_t now_ms = 0;  // the engine's clock, compared with timeout_at_ms
 };
 struct SignalWaitOutcome {
-  bool parked = false;       // the run now waits; nothing was journaled
-  model::JournalEntry entry; // when !parked: the journaled signal or timeout
+  bool parked = false;        // the run now waits; nothing was journaled
+  model::JournalEntry entry;  // when !parked: the journaled signal or timeout
 };
 
 struct DeliverOutcome {

@@ -419,8 +419,7 @@ TEST(CrashTest, RunsSurviveRepeatedSigkill) {
   }
   EXPECT_EQ(finished_twice, 0) << "runs with more than one run_finished line";
   EXPECT_EQ(finish_unlogged, 0) << "runs finished in the final start without a run_finished line";
-  std::printf("run_finished lines lost to a SIGKILL after the terminal commit: %d\n",
-              lost_to_kill);
+  std::printf("run_finished lines lost to a SIGKILL after the terminal commit: %d\n", lost_to_kill);
 
   int64_t executions = 0, duplicates = 0, max_per_step = 0;
   int never_ran = 0, ran_too_often = 0;

@@ -17,8 +17,8 @@ namespace keel::testing {
 class ServerProcess {
  public:
   struct Options {
-    std::string data_dir;       // empty: a fresh temporary directory
-    std::string workflows_dir;  // default: ${KEEL_SOURCE_DIR}/examples
+    std::string data_dir;                 // empty: a fresh temporary directory
+    std::string workflows_dir;            // default: ${KEEL_SOURCE_DIR}/examples
     std::vector<std::string> extra_args;  // e.g. {"--config", path}
   };
   explicit ServerProcess(Options options);

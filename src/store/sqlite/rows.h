@@ -7,9 +7,9 @@
 
 namespace keel::store::sqlite {
 
-#define KEEL_RUN_COLUMNS                                                                 \
-  "id, intent, tenant, caller_user, idempotency_key, correlation_id, payload, "          \
-  "budget_deadline_ms, budget_max_steps, code_hash, status, wait_reason, wake_at, "      \
+#define KEEL_RUN_COLUMNS                                                                   \
+  "id, intent, tenant, caller_user, idempotency_key, correlation_id, payload, "            \
+  "budget_deadline_ms, budget_max_steps, code_hash, status, wait_reason, wake_at, "        \
   "deadline_at, result, error_code, error_message, steps_used, lease_owner, lease_epoch, " \
   "lease_expires_at, created_at, updated_at"
 

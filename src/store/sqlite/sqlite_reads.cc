@@ -54,7 +54,9 @@ Result<std::vector<model::JournalEntry>> SqliteStore::ReadJournal(const std::str
   Result<std::vector<model::JournalEntry>> out = Error{Errc::kInternal, "unset"};
   WithReader([&](Conn& c) {
     out = Collect<model::JournalEntry>(
-        c, "SELECT " KEEL_JOURNAL_COLUMNS " FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        c,
+        "SELECT " KEEL_JOURNAL_COLUMNS
+        " FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         [&](Stmt& s) { s.Bind(1, run_id).Bind(2, after_seq).Bind(3, static_cast<int64_t>(limit)); },
         ReadEntry);
   });
@@ -105,8 +107,8 @@ Result<std::vector<std::tuple<std::string, std::string, int64_t>>> SqliteStore::
 Result<std::string> SqliteStore::IntegrityCheck() {
   Result<std::vector<std::string>> rows = Error{Errc::kInternal, "unset"};
   WithReader([&](Conn& c) {
-    rows = Collect<std::string>(c, "PRAGMA integrity_check", [](Stmt&) {},
-                                [](const Stmt& s) { return s.Text(0); });
+    rows = Collect<std::string>(
+        c, "PRAGMA integrity_check", [](Stmt&) {}, [](const Stmt& s) { return s.Text(0); });
   });
   if (!rows) return rows.error();
   std::string text;

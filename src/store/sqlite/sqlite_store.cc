@@ -34,9 +34,9 @@ SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {
   static const std::vector<double> kBatchBounds{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
   batch_size_ = &m.GetHistogram("keel_store_commit_batch_size",
                                 "Ops per group commit (one transaction, one fsync)", kBatchBounds);
-  commit_seconds_ = &m.GetHistogram("keel_store_commit_seconds",
-                                    "Time to apply and commit (fsync) one batch",
-                                    obs::LatencyBuckets());
+  commit_seconds_ =
+      &m.GetHistogram("keel_store_commit_seconds", "Time to apply and commit (fsync) one batch",
+                      obs::LatencyBuckets());
   commit_errors_ = &m.GetCounter("keel_store_commit_errors_total",
                                  "Batches whose transaction failed (disk full, I/O error)");
   queue_depth_ = &m.GetGauge("keel_store_write_queue_depth", "Writes waiting for the writer");
@@ -77,8 +77,8 @@ Status SqliteStore::Init() {
   }
   for (const Migration& m : Migrations()) {
     if (m.version <= current) continue;
-    std::string script = "BEGIN IMMEDIATE;\n" + m.sql + "\nPRAGMA user_version=" +
-                         std::to_string(m.version) + ";\nCOMMIT;";
+    std::string script = "BEGIN IMMEDIATE;\n" + m.sql +
+                         "\nPRAGMA user_version=" + std::to_string(m.version) + ";\nCOMMIT;";
     if (Status st = writer_->ExecScript(script); !st) {
       (void)writer_->ExecScript("ROLLBACK");
       return Error{st.error().code, "migration " + m.name + " failed: " + st.error().message};
@@ -180,7 +180,8 @@ void SqliteStore::CommitBatch(std::vector<Op>& batch) {
       // SQLite rolled back the whole transaction by itself (it may on SQLITE_FULL, IOERR,
       // NOMEM): the ops before this one are gone too and must not be acknowledged.
       for (size_t j = 0; j < i; ++j)
-        if (results[j]) results[j] = Error{st.error().code, "batch rolled back: " + st.error().message};
+        if (results[j])
+          results[j] = Error{st.error().code, "batch rolled back: " + st.error().message};
       if (Status again = writer_->ExecScript("BEGIN IMMEDIATE"); !again) {
         for (size_t j = i + 1; j < batch.size(); ++j) results[j] = again.error();
         break;

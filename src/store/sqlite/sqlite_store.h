@@ -59,8 +59,8 @@ class SqliteStore final : public Store {
   Result<std::string> GetWorkflow(const std::string& code_hash) override;
   Result<model::RunRecord> GetRun(const std::string& run_id) override;
   Result<std::vector<model::RunRecord>> ListRuns(const RunFilter& filter) override;
-  Result<std::vector<model::JournalEntry>> ReadJournal(const std::string& run_id,
-                                                       int64_t after_seq, int limit) override;
+  Result<std::vector<model::JournalEntry>> ReadJournal(const std::string& run_id, int64_t after_seq,
+                                                       int limit) override;
   Result<std::vector<std::tuple<std::string, std::string, int64_t>>> CountRuns() override;
   void Drain() override;
 

@@ -181,7 +181,8 @@ TEST_F(SqliteStoreTest, FailedOpRollsBackAloneInItsBatch) {
   a.entries.push_back({"r1", 1, EntryKind::kStep, "s", "", "1", 0});
   AppendRequest b = a;
   b.run_id = "r2";
-  b.entries = {{"r2", 1, EntryKind::kStep, "s", "", "1", 0}, {"r2", 1, EntryKind::kStep, "s", "", "1", 0}};
+  b.entries = {{"r2", 1, EntryKind::kStep, "s", "", "1", 0},
+               {"r2", 1, EntryKind::kStep, "s", "", "1", 0}};
   store_->Append(a, good.cb());
   store_->Append(b, bad.cb());
   EXPECT_TRUE(good.get().ok());

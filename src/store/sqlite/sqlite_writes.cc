@@ -29,8 +29,8 @@ Status CheckLease(Conn& c, const std::string& run_id, const std::string& owner, 
   }
   if (cur_owner != owner || cur_epoch != epoch) {
     return Error{Errc::kFenced, "run " + run_id + ": lease epoch " + std::to_string(epoch) +
-                                    " of " + owner + " is stale (now " +
-                                    std::to_string(cur_epoch) + " of " + cur_owner + ")"};
+                                    " of " + owner + " is stale (now " + std::to_string(cur_epoch) +
+                                    " of " + cur_owner + ")"};
   }
   return OkStatus();
 }
@@ -54,7 +54,10 @@ Status InsertEntry(Conn& c, const model::JournalEntry& e, int64_t now) {
   auto st = c.Prepare("INSERT INTO journal (" KEEL_JOURNAL_COLUMNS ") VALUES (?,?,?,?,?,?,?)");
   if (!st) return st.error();
   (*st)->Bind(1, e.run_id).Bind(2, e.seq).Bind(3, model::EntryKindName(e.kind)).Bind(4, e.name);
-  (*st)->Bind(5, e.request_hash).Bind(6, e.result_json).Bind(7, e.created_at_ms ? e.created_at_ms : now);
+  (*st)
+      ->Bind(5, e.request_hash)
+      .Bind(6, e.result_json)
+      .Bind(7, e.created_at_ms ? e.created_at_ms : now);
   Status s = (*st)->Exec();
   if (!s && s.error().code == Errc::kConflict) {
     return Error{Errc::kFenced, "run " + e.run_id + ": journal entry " + std::to_string(e.seq) +
@@ -63,8 +66,8 @@ Status InsertEntry(Conn& c, const model::JournalEntry& e, int64_t now) {
   return s;
 }
 
-Status ApplyTransition(Conn& c, const std::string& run_id, const Transition& t,
-                       int64_t steps_used, int64_t now) {
+Status ApplyTransition(Conn& c, const std::string& run_id, const Transition& t, int64_t steps_used,
+                       int64_t now) {
   auto st = c.Prepare(
       "UPDATE runs SET status = ?, wait_reason = ?, wake_at = ?, result = ?, error_code = ?, "
       "error_message = ?, steps_used = CASE WHEN ? < 0 THEN steps_used ELSE ? END, "
@@ -233,8 +236,8 @@ void SqliteStore::WaitForSignal(SignalWaitRequest req, Callback<SignalWaitOutcom
   Submit(Op{std::move(apply), Deliver(out, std::move(done))});
 }
 
-void SqliteStore::TakeInterrupts(std::string run_id, std::string owner, int64_t epoch,
-                                 int64_t seq, Callback<model::JournalEntry> done) {
+void SqliteStore::TakeInterrupts(std::string run_id, std::string owner, int64_t epoch, int64_t seq,
+                                 Callback<model::JournalEntry> done) {
   auto out = std::make_shared<model::JournalEntry>();
   auto apply = [run_id = std::move(run_id), owner = std::move(owner), epoch, seq,
                 out](Conn& c) -> Status {
@@ -283,7 +286,8 @@ void SqliteStore::DeliverSignal(std::string run_id, std::string name, std::strin
                                                std::string(model::StatusName(run->status)) + ")"};
     }
     int64_t now = NowMs();
-    auto ins = c.Prepare("INSERT INTO signals (run_id, name, payload, created_at) VALUES (?,?,?,?)");
+    auto ins =
+        c.Prepare("INSERT INTO signals (run_id, name, payload, created_at) VALUES (?,?,?,?)");
     if (!ins) return ins.error();
     (*ins)->Bind(1, run_id).Bind(2, name).Bind(3, payload).Bind(4, now);
     if (Status st = (*ins)->Exec(); !st) return st;
@@ -424,8 +428,8 @@ Status SqliteStore::PutWorkflow(const std::string& code_hash, const std::string&
       }
       return OkStatus();
     }
-    auto ins = c.Prepare(
-        "INSERT INTO workflows (code_hash, intent, source, created_at) VALUES (?,?,?,?)");
+    auto ins =
+        c.Prepare("INSERT INTO workflows (code_hash, intent, source, created_at) VALUES (?,?,?,?)");
     if (!ins) return ins.error();
     (*ins)->Bind(1, code_hash).Bind(2, intent).Bind(3, source).Bind(4, NowMs());
     return (*ins)->Exec();
