@@ -9,9 +9,10 @@ LISTEN ?= 127.0.0.1:8080
 setup:
 	@./scripts/setup
 
+# Only the keel binary: make run on a fresh machine should not wait for tests and benches.
 build: setup
 	@cmake --preset release >/dev/null
-	@cmake --build --preset release -j $(JOBS)
+	@cmake --build --preset release -j $(JOBS) --target keel
 	@ln -sfn release/bin/keel build/keel
 
 run: build
@@ -30,6 +31,7 @@ test: setup
 	@cd build/tsan && ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(store_test|engine_test)$$'
 
 bench: build
+	@cmake --build --preset release -j $(JOBS) --target keel_bench
 	@./bench/run_all.sh
 
 format:
