@@ -75,12 +75,6 @@ struct RunFilter {
   int limit = 50;
 };
 
-// Metrics the store reports about itself (sampled by the observability layer).
-struct StoreStats {
-  uint64_t commits = 0;
-  uint64_t ops = 0;
-};
-
 template <typename T>
 using Callback = std::function<void(Result<T>)>;
 

@@ -105,10 +105,7 @@ SqliteStore::~SqliteStore() {
 void SqliteStore::Drain() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_) {
-      // Already draining or drained; wait for the thread below only once.
-    }
-    stopping_ = true;
+    stopping_ = true;  // the writer finishes what is queued, then exits
   }
   cv_.notify_all();
   if (writer_thread_.joinable()) writer_thread_.join();
@@ -151,7 +148,6 @@ void SqliteStore::WriterLoop() {
     }
     CommitBatch(batch);
   }
-  stopped_ = true;
 }
 
 void SqliteStore::CommitBatch(std::vector<Op>& batch) {

@@ -93,7 +93,6 @@ class SqliteStore final : public Store {
   std::condition_variable cv_;
   std::deque<Op> queue_;
   bool stopping_ = false;
-  bool stopped_ = false;
   std::thread writer_thread_;
 
   struct Reader {
