@@ -39,10 +39,7 @@ Status LocalEngine::Start() {
   executors_.Start();
   timers_.Start();
   for (auto& rec : *runs) {
-    // Copy the id first: the lambda's init-capture may move `rec` before PostFor reads it.
-    std::string id = rec.id;
-    executors_.PostFor(
-        id, [this, rec = std::move(rec)]() mutable { Activate(std::move(rec), /*fresh=*/false); });
+    PostActivate(std::move(rec), /*fresh=*/false);
   }
   for (const auto& [id, at] : *timers) ScheduleWake(id, at);
   obs::Info("engine_started", {{"node", options_.node_id},
@@ -51,6 +48,14 @@ Status LocalEngine::Start() {
                                {"executors", executors_.size()}});
   Heartbeat();
   return OkStatus();
+}
+
+void LocalEngine::PostActivate(model::RunRecord rec, bool fresh) {
+  // The id is copied first: in PostFor(rec.id, [rec = std::move(rec)] ...) the capture may
+  // move `rec` before PostFor reads the id, sending the run to the wrong executor.
+  std::string id = rec.id;
+  executors_.PostFor(
+      id, [this, rec = std::move(rec), fresh]() mutable { Activate(std::move(rec), fresh); });
 }
 
 void LocalEngine::Heartbeat() {
@@ -115,9 +120,7 @@ void LocalEngine::Submit(model::Envelope env, store::Callback<SubmitOutcome> don
     done(SubmitOutcome{std::move(res->run), res->existing});
     if (!fresh) return;
     metrics_->Started(rec.intent).Add();
-    std::string id = rec.id;  // not rec.id below: the capture may move rec first
-    executors_.PostFor(
-        id, [this, rec = std::move(rec)]() mutable { Activate(std::move(rec), /*fresh=*/true); });
+    PostActivate(std::move(rec), /*fresh=*/true);
   });
 }
 

@@ -79,6 +79,8 @@ class LocalEngine final : public Engine {
   // Makes a run resident under the lease in `rec` and starts or replays it. A fresh run has
   // no journal yet; any other reads its journal first.
   void Activate(model::RunRecord rec, bool fresh);
+  // Activate on the run's own executor thread (any thread may call it).
+  void PostActivate(model::RunRecord rec, bool fresh);
   void Drive(ActiveRun& run, lua::VmEvent ev);
   // Handles one action; returns the next event when it can answer at once, or nullopt when
   // the run now waits for a commit, a timer or a signal.
