@@ -3,6 +3,9 @@
 JOBS ?= $(shell nproc)
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
+CONFIG ?= examples/keel.toml
+SIM_LISTEN ?= 127.0.0.1:8090
+NO_SIM ?=
 
 .PHONY: setup build run test test-tsan bench check format clean
 
@@ -15,10 +18,11 @@ build: setup
 	@cmake --build --preset release -j $(JOBS) --target keel
 	@ln -sfn release/bin/keel build/keel
 
+# keel with CONFIG, and the LLM simulator (keel-llm-sim on SIM_LISTEN, which CONFIG's
+# providers must point at) unless NO_SIM=1; scripts/run stops the simulator when keel exits.
 run: build
-	@mkdir -p $(DATA)
-	@./scripts/run-banner $(LISTEN)
-	@exec build/keel serve --data-dir $(DATA) --listen $(LISTEN) --workflows examples
+	@if [ -z "$(NO_SIM)" ]; then cmake --build --preset release -j $(JOBS) --target keel-llm-sim; fi
+	@NO_SIM="$(NO_SIM)" exec ./scripts/run "$(DATA)" "$(LISTEN)" "$(CONFIG)" "$(SIM_LISTEN)"
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, then the engine and
 # store tests under ThreadSanitizer. CI runs exactly this (.ci/run).

@@ -36,6 +36,7 @@ void HandleSignalRun(const ApiContext& ctx, const std::shared_ptr<Call>& call);
 void HandleHealthz(const ApiContext& ctx, const std::shared_ptr<Call>& call);
 void HandleReadyz(const ApiContext& ctx, const std::shared_ptr<Call>& call);
 void HandleMetrics(const ApiContext& ctx, const std::shared_ptr<Call>& call);
+void HandleStatus(const ApiContext& ctx, const std::shared_ptr<Call>& call);
 
 // Shared by the handler files.
 Response JsonResponse(int status, std::string body);

@@ -1,4 +1,6 @@
-// Handlers of the process routes: /healthz, /readyz, /metrics.
+// Handlers of the process routes: /healthz, /readyz, /metrics, /v1/status.
+
+#include <boost/json.hpp>
 
 #include "api/handlers.h"
 
@@ -27,6 +29,21 @@ void HandleMetrics(const ApiContext& ctx, const std::shared_ptr<Call>& call) {
   r.content_type = "text/plain; version=0.0.4";
   r.body = ctx.metrics_text();
   call->Reply(std::move(r));
+}
+
+void HandleStatus(const ApiContext& ctx, const std::shared_ptr<Call>& call) {
+  engine::EngineState s = ctx.engine.State();
+  boost::json::array intents;
+  for (const auto& i : s.intents) intents.push_back(boost::json::string(i));
+  boost::json::object o;
+  o["engine"] = {{"draining", s.draining || ctx.draining()},
+                 {"active_runs", s.active_runs},
+                 {"queued_runs", s.queued_runs},
+                 {"intents", std::move(intents)}};
+  boost::json::object gw = ctx.engine.GatewayStatus();
+  if (!gw.contains("breakers")) gw["breakers"] = boost::json::array();
+  o["gateway"] = std::move(gw);
+  call->Reply(JsonResponse(200, boost::json::serialize(o)));
 }
 
 }  // namespace keel::api

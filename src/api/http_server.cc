@@ -186,6 +186,8 @@ void InvokeHandler(RouteId id, const ApiContext& ctx, const std::shared_ptr<Call
       return HandleReadyz(ctx, call);
     case RouteId::kMetrics:
       return HandleMetrics(ctx, call);
+    case RouteId::kStatus:
+      return HandleStatus(ctx, call);
   }
   call->Reply(ErrorResponse(Internal("route without a handler")));
 }

@@ -68,6 +68,7 @@ const std::vector<Route>& RouteTable() {
       {RouteId::kHealthz, "GET", "/healthz"},
       {RouteId::kReadyz, "GET", "/readyz"},
       {RouteId::kMetrics, "GET", "/metrics"},
+      {RouteId::kStatus, "GET", "/v1/status"},
   };
   return kRoutes;
 }

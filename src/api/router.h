@@ -23,6 +23,7 @@ enum class RouteId {
   kHealthz,
   kReadyz,
   kMetrics,
+  kStatus,
 };
 
 struct Route {

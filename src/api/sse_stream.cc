@@ -1,4 +1,5 @@
-// GET /v1/runs/{id}/events: the run's journal as server-sent events.
+// GET /v1/runs/{id}/events: the run's journal as server-sent events, interleaved with live
+// events that are not journaled (model tokens, retry decisions) as they happen.
 
 #include <algorithm>
 
@@ -15,6 +16,9 @@ namespace json = boost::json;
 namespace {
 
 constexpr int kJournalBatch = 256;
+// Live events waiting for a slow client are dropped beyond this: the journal, not the token
+// stream, is what a client may not miss.
+constexpr size_t kMaxLivePending = 1 << 20;
 
 // Streams one run's journal. Lives on the connection's strand: every method below runs there.
 //
@@ -42,6 +46,10 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
       // Engine thread: hop to the strand.
       self->call_->Post([self] { self->OnChange(); });
     });
+    live_watch_ = engine_.OnLive(run_id_, [self](const std::string& type, const std::string& data) {
+      std::string event = "event: " + type + "\ndata: " + data + "\n\n";
+      self->call_->Post([self, event = std::move(event)]() mutable { self->OnLive(std::move(event)); });
+    });
     watching_ = true;
     Response head;
     head.status = 200;
@@ -60,8 +68,20 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
     // Otherwise a write is in flight, and Pump reads again once it completes.
   }
 
+  void OnLive(std::string event) {
+    if (finished_) return;
+    if (live_pending_.size() + event.size() > kMaxLivePending) return;
+    live_pending_ += event;
+    if (waiting_) call_->CancelTimer();
+  }
+
   void Pump() {
     if (finished_ || writing_ || waiting_ || call_->Closed()) return;
+    if (!live_pending_.empty()) {
+      std::string out;
+      out.swap(live_pending_);
+      return Write(std::move(out));
+    }
     auto entries = engine_.ReadJournal(run_id_, last_seq_, kJournalBatch);
     if (!entries.ok()) return Fail(entries.error());
     if (!entries->empty()) return WriteEntries(*entries);
@@ -128,6 +148,7 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
     if (watching_) {
       watching_ = false;
       engine_.Unwatch(watch_);
+      engine_.Unwatch(live_watch_);
     }
   }
 
@@ -137,6 +158,8 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   int64_t last_seq_;
   const int64_t keepalive_ms_;
   engine::Engine::WatchId watch_ = 0;
+  engine::Engine::WatchId live_watch_ = 0;
+  std::string live_pending_;
   bool watching_ = false;
   bool writing_ = false;
   bool waiting_ = false;

@@ -13,6 +13,7 @@
 
 #include "base/duration.h"
 #include "cli/common.h"
+#include "cli/live_events.h"
 #include "cli/output.h"
 
 namespace keel::cli {
@@ -35,6 +36,10 @@ struct RunFlags {
   std::string idempotency_key;
   std::string deadline;
   int64_t max_steps = 0;
+  int64_t max_tools = 0;
+  int64_t max_tokens = 0;
+  int64_t max_context = 0;
+  double max_cost_usd = 0;
   std::string run_id;
   std::string wait;  // "true" for a bare --wait
   bool follow = false;
@@ -46,6 +51,10 @@ struct RunFlags {
   CLI::Option* key_opt = nullptr;
   CLI::Option* deadline_opt = nullptr;
   CLI::Option* max_steps_opt = nullptr;
+  CLI::Option* max_tools_opt = nullptr;
+  CLI::Option* max_tokens_opt = nullptr;
+  CLI::Option* max_context_opt = nullptr;
+  CLI::Option* max_cost_opt = nullptr;
   CLI::Option* run_id_opt = nullptr;
   CLI::Option* wait_opt = nullptr;
 };
@@ -80,6 +89,7 @@ int Follow(client::HttpClient& client, const std::string& run_id, bool json_out)
   const std::string target = RunPath(run_id) + "/events";
   std::string last_id;
   std::optional<json::object> final_run;
+  LiveEventPrinter printer;
   std::string last_error;
   int failures = 0;
   for (;;) {
@@ -90,6 +100,7 @@ int Follow(client::HttpClient& client, const std::string& run_id, bool json_out)
         target, headers,
         [&](const std::string& id, const std::string& event, const std::string& data) {
           progressed = true;
+          // Live events (tokens, attempts) carry no id: only journal events can be resumed.
           if (!id.empty()) last_id = id;
           std::optional<json::value> parsed = ParseJson(data, nullptr);
           json::value value = parsed ? std::move(*parsed) : json::value(data);
@@ -97,7 +108,7 @@ int Follow(client::HttpClient& client, const std::string& run_id, bool json_out)
             std::cout << CompactJson(json::object{{"id", id}, {"event", event}, {"data", value}})
                       << std::endl;
           } else if (event != "end") {
-            std::cout << FormatEventLine(id, event, value) << std::endl;
+            std::cout << printer.Feed(id, event, value) << std::flush;
           }
           if (event == "end") {
             final_run = value.is_object() ? value.get_object() : json::object();
@@ -105,6 +116,7 @@ int Follow(client::HttpClient& client, const std::string& run_id, bool json_out)
           }
           return true;
         });
+    if (!json_out) std::cout << printer.Finish() << std::flush;
     if (final_run) break;
     if (streamed.ok()) {
       last_error =
@@ -143,7 +155,8 @@ int RunCommand(const RunFlags& f, const ClientOptions& options) {
     if (Given(f.user_opt)) caller["user"] = f.user;
     envelope["caller"] = std::move(caller);
   }
-  if (Given(f.deadline_opt) || Given(f.max_steps_opt)) {
+  if (Given(f.deadline_opt) || Given(f.max_steps_opt) || Given(f.max_tools_opt) ||
+      Given(f.max_tokens_opt) || Given(f.max_context_opt) || Given(f.max_cost_opt)) {
     json::object budget;
     if (Given(f.deadline_opt)) {
       auto ms = ParseDurationMs(f.deadline);
@@ -151,6 +164,10 @@ int RunCommand(const RunFlags& f, const ClientOptions& options) {
       budget["deadline_ms"] = *ms;
     }
     if (Given(f.max_steps_opt)) budget["max_steps"] = f.max_steps;
+    if (Given(f.max_tools_opt)) budget["max_tools"] = f.max_tools;
+    if (Given(f.max_tokens_opt)) budget["max_tokens"] = f.max_tokens;
+    if (Given(f.max_context_opt)) budget["max_context"] = f.max_context;
+    if (Given(f.max_cost_opt)) budget["max_cost_usd"] = f.max_cost_usd;
     envelope["budget"] = std::move(budget);
   }
   if (Given(f.key_opt)) envelope["idempotency_key"] = f.idempotency_key;
@@ -240,6 +257,17 @@ void AddRunCommand(CLI::App& app, ClientOptions* options, Action* action) {
                                     "Time budget of the run: 30s, 5m, or milliseconds");
   f->max_steps_opt = cmd->add_option("--max-steps", f->max_steps, "Step budget of the run")
                          ->check(CLI::PositiveNumber);
+  f->max_tools_opt = cmd->add_option("--max-tools", f->max_tools, "Tool calls the run may make")
+                         ->check(CLI::PositiveNumber);
+  f->max_tokens_opt =
+      cmd->add_option("--max-tokens", f->max_tokens, "Model tokens (input + output) of the run")
+          ->check(CLI::PositiveNumber);
+  f->max_context_opt =
+      cmd->add_option("--max-context", f->max_context, "Input tokens of any one model call")
+          ->check(CLI::PositiveNumber);
+  f->max_cost_opt =
+      cmd->add_option("--max-cost", f->max_cost_usd, "Model spend of the run, in US dollars")
+          ->check(CLI::Range(0.0, 1e9));
   f->run_id_opt = cmd->add_option("--run-id", f->run_id, "Choose the run's id");
   // A flag, so that a value must be attached with '=' and `--wait INTENT` stays unambiguous.
   f->wait_opt = cmd->add_flag("--wait", f->wait, "Wait for the run to finish (bare --wait: 60s)")

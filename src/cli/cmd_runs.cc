@@ -6,6 +6,7 @@
 #include "base/clock.h"
 #include "cli/common.h"
 #include "cli/output.h"
+#include "cli/transcript.h"
 
 namespace keel::cli {
 
@@ -64,6 +65,7 @@ int ListCommand(const ListFlags& f, const ClientOptions& options) {
 struct ShowFlags {
   std::string id;
   bool journal = false;
+  bool transcript = false;
 };
 
 // Reads the whole journal, page by page (`after` is the last seq seen).
@@ -100,16 +102,25 @@ int ShowCommand(const ShowFlags& f, const ClientOptions& options) {
   if (!client) return kExitUsage;
   auto response = Call(*client, "GET", RunPath(f.id));
   if (!response) return kExitServer;
-  if (options.json && !f.journal) {
+  bool with_journal = f.journal || f.transcript;
+  if (options.json && !with_journal) {
     PrintRaw(response->body);
     return kExitOk;
   }
   auto run = ResponseObject(*response);
   if (!run) return kExitServer;
   std::optional<json::array> journal;
-  if (f.journal) {
+  if (with_journal) {
     journal = ReadJournal(*client, f.id);
     if (!journal) return kExitServer;
+  }
+  if (f.transcript) {
+    if (options.json) {
+      std::cout << CompactJson(BuildTranscript(*run, *journal)) << "\n";
+    } else {
+      std::cout << FormatTranscript(*run, *journal);
+    }
+    return kExitOk;
   }
   if (options.json) {
     std::cout << CompactJson(json::object{{"run", *run}, {"entries", *journal}}) << "\n";
@@ -149,7 +160,12 @@ void AddRunsCommand(CLI::App& app, ClientOptions* options, Action* action) {
   CLI::App* show = runs->add_subcommand("show", "Show one run");
   auto sf = std::make_shared<ShowFlags>();
   show->add_option("ID", sf->id, "Run id")->required();
-  show->add_flag("--journal", sf->journal, "Also list the run's journal entries");
+  CLI::Option* journal =
+      show->add_flag("--journal", sf->journal, "Also list the run's journal entries");
+  show->add_flag("--transcript", sf->transcript,
+                 "Show the run as a conversation: prompts, model answers, tool calls and "
+                 "results, retries, and the outcome (--json: a list of transcript items)")
+      ->excludes(journal);
   AddClientOptions(show, options);
   show->callback(
       [sf, options, action] { *action = [sf, options] { return ShowCommand(*sf, *options); }; });

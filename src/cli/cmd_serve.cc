@@ -16,6 +16,7 @@ void AddServeCommand(CLI::App& app, Action* action) {
   optional("--data-dir", &flags->data_dir, "Directory of the database (default ./data)");
   optional("--listen", &flags->listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   optional("--workflows", &flags->workflows_dir, "Directory of workflows (default ./examples)");
+  optional("--lib", &flags->lib_dir, "Keel's Lua library, holding the agent loop (default ./lib)");
   optional("--config", &flags->config_file, "TOML configuration file");
   optional("--port-file", &flags->port_file, "Write the bound port to this file once listening");
   cmd->callback([flags, action] { *action = [flags] { return server::Serve(*flags); }; });

@@ -37,6 +37,7 @@ void AddServeCommand(CLI::App& app, Action* action);
 void AddRunCommand(CLI::App& app, ClientOptions* options, Action* action);
 void AddRunsCommand(CLI::App& app, ClientOptions* options, Action* action);
 void AddControlCommands(CLI::App& app, ClientOptions* options, Action* action);
+void AddStatusCommand(CLI::App& app, ClientOptions* options, Action* action);
 
 // Prints "error: <what>" to stderr and returns kExitUsage.
 int UsageError(std::string_view what);

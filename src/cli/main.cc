@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   AddRunCommand(app, &options, &action);
   AddRunsCommand(app, &options, &action);
   AddControlCommands(app, &options, &action);
+  AddStatusCommand(app, &options, &action);
 
   try {
     app.parse(argc, argv);

@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/stream_parser.hpp>
 #include <charconv>
+#include <cstdio>
 #include <ctime>
 
 namespace keel::cli {
@@ -18,15 +19,6 @@ bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) 
 size_t DisplayWidth(std::string_view s) {
   return static_cast<size_t>(
       std::count_if(s.begin(), s.end(), [](char c) { return !IsContinuationByte(c); }));
-}
-
-std::string Sanitize(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) c = '?';
-  }
-  return out;
 }
 
 void RightTrim(std::string& s) {
@@ -107,6 +99,74 @@ void WriteJson(const json::value& v, int indent, int level, std::string& out) {
 }
 
 }  // namespace
+
+std::string Sanitize(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) c = '?';
+  }
+  return out;
+}
+
+std::string SanitizeMultiline(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out.push_back(c);
+    } else if (c == '\r') {
+      continue;
+    } else if (c == '\t') {
+      out.push_back(' ');
+    } else {
+      out.push_back(u < 0x20 || u == 0x7F ? '?' : c);
+    }
+  }
+  return out;
+}
+
+std::string StrField(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) return {};
+  if (v->is_string()) return std::string(v->get_string());
+  return CompactJson(*v);
+}
+
+int64_t IntField(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return 0;
+  if (v->is_int64()) return v->get_int64();
+  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
+  if (v->is_double()) return static_cast<int64_t>(v->get_double());
+  return 0;
+}
+
+double NumField(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return 0;
+  if (v->is_double()) return v->get_double();
+  if (v->is_int64()) return static_cast<double>(v->get_int64());
+  if (v->is_uint64()) return static_cast<double>(v->get_uint64());
+  return 0;
+}
+
+const json::object* ObjField(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr ? v->if_object() : nullptr;
+}
+
+const json::array* ArrField(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr ? v->if_array() : nullptr;
+}
+
+std::string FormatUsd(double usd) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "$%.4f", usd);
+  return buf;
+}
 
 Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
 
@@ -302,26 +362,9 @@ namespace keel::cli {
 
 namespace {
 
-std::string Str(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr || v->is_null()) return {};
-  if (v->is_string()) return std::string(v->get_string());
-  return CompactJson(*v);
-}
-
-int64_t Int(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr) return 0;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<int64_t>(v->get_double());
-  return 0;
-}
-
-const json::object* Obj(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v != nullptr ? v->if_object() : nullptr;
-}
+std::string Str(const json::object& o, std::string_view key) { return StrField(o, key); }
+int64_t Int(const json::object& o, std::string_view key) { return IntField(o, key); }
+const json::object* Obj(const json::object& o, std::string_view key) { return ObjField(o, key); }
 
 std::string OrDash(std::string s) { return s.empty() ? "-" : s; }
 
@@ -340,6 +383,27 @@ std::string ErrorText(const json::object& run) {
   const json::object* error = Obj(run, "error");
   if (error == nullptr) return {};
   return Str(*error, "code") + ": " + Str(*error, "message");
+}
+
+// The partial answer a budget_exhausted run hands back ({"partial_answer", "usage"}):
+// nullopt when the run has none to show, "(none)" when the model had not answered yet.
+std::optional<std::string> PartialAnswer(const json::object& run) {
+  if (Str(run, "status") != "budget_exhausted") return std::nullopt;
+  const json::object* result = Obj(run, "result");
+  if (result == nullptr || !result->contains("partial_answer")) return std::nullopt;
+  std::string text = Str(*result, "partial_answer");
+  return text.empty() ? std::string("(none)") : text;
+}
+
+// "used of limit" for one budget field; nullopt when neither is set.
+std::optional<std::string> UsedOf(const json::object* usage, const json::object* budget,
+                                  std::string_view used_key, std::string_view limit_key) {
+  int64_t used = usage != nullptr ? Int(*usage, used_key) : 0;
+  int64_t limit = budget != nullptr ? Int(*budget, limit_key) : 0;
+  if (used == 0 && limit == 0) return std::nullopt;
+  std::string text = std::to_string(used);
+  if (limit > 0) text += " of " + std::to_string(limit);
+  return text;
 }
 
 }  // namespace
@@ -366,6 +430,9 @@ std::string FormatRunOutcome(const json::object& run) {
   }
   const json::value* error = run.if_contains("error");
   if (error != nullptr && !error->is_null()) out += PrettyJson(*error) + "\n";
+  if (auto partial = PartialAnswer(run)) {
+    out += FormatKeyValues({{"partial answer", *partial}});
+  }
   return out;
 }
 
@@ -396,11 +463,27 @@ std::string FormatRunDetails(const json::object& run, int64_t now_ms) {
   }
   f.emplace_back("created", when(Int(run, "created_at_ms")));
   f.emplace_back("updated", when(Int(run, "updated_at_ms")));
+  const json::object* budget = Obj(run, "budget");
+  const json::object* usage = Obj(run, "usage");
   std::string steps = OrDash(Steps(run));
-  if (const json::object* budget = Obj(run, "budget"); budget && Int(*budget, "max_steps") > 0) {
+  if (budget != nullptr && Int(*budget, "max_steps") > 0) {
     steps += " of " + std::to_string(Int(*budget, "max_steps"));
   }
   f.emplace_back("steps", steps);
+  // Model and tool usage only once there is some, or a limit on it: a plain workflow's
+  // details stay as short as before.
+  if (auto tools = UsedOf(usage, budget, "tools", "max_tools")) f.emplace_back("tools", *tools);
+  if (auto tokens = UsedOf(usage, budget, "tokens", "max_tokens")) {
+    f.emplace_back("tokens", *tokens);
+  }
+  if (int64_t context = budget != nullptr ? Int(*budget, "max_context") : 0; context > 0) {
+    f.emplace_back("context", "at most " + std::to_string(context) + " tokens per model call");
+  }
+  double cost = usage != nullptr ? NumField(*usage, "cost_usd") : 0;
+  double max_cost = budget != nullptr ? NumField(*budget, "max_cost_usd") : 0;
+  if (cost > 0 || max_cost > 0) {
+    f.emplace_back("cost", FormatUsd(cost) + (max_cost > 0 ? " of " + FormatUsd(max_cost) : ""));
+  }
   if (int64_t deadline = Int(run, "deadline_at_ms"); deadline > 0) {
     f.emplace_back("deadline", FormatTimeUtc(deadline));
   }
@@ -415,7 +498,9 @@ std::string FormatRunDetails(const json::object& run, int64_t now_ms) {
   if (int64_t wake = Int(run, "wake_at_ms"); wake > 0)
     f.emplace_back("wake at", FormatTimeUtc(wake));
   if (std::string error = ErrorText(run); !error.empty()) f.emplace_back("error", error);
-  if (const json::value* result = run.if_contains("result"); result && !result->is_null()) {
+  if (auto partial = PartialAnswer(run)) {
+    f.emplace_back("partial answer", *partial);
+  } else if (const json::value* result = run.if_contains("result"); result && !result->is_null()) {
     f.emplace_back("result", PrettyJson(*result));
   }
   return FormatKeyValues(f);

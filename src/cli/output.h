@@ -39,6 +39,22 @@ std::string FormatTimeUtc(int64_t unix_ms);
 // How long ago, coarsely: "42s", "7m", "5h", "3d". Negative ages (clock skew) show as "0s".
 std::string FormatAge(int64_t age_ms);
 
+// Control characters (a value from the server could move the terminal's cursor) become '?'.
+std::string Sanitize(std::string_view text);
+// The same, but keeps line breaks ('\r' dropped, tabs become a space).
+std::string SanitizeMultiline(std::string_view text);
+
+// Fields of a JSON object, tolerant of absence and type: "" / 0 / nullptr when missing.
+// StrField gives a string as is and any other non-null value as compact JSON.
+std::string StrField(const boost::json::object& o, std::string_view key);
+int64_t IntField(const boost::json::object& o, std::string_view key);
+double NumField(const boost::json::object& o, std::string_view key);
+const boost::json::object* ObjField(const boost::json::object& o, std::string_view key);
+const boost::json::array* ArrField(const boost::json::object& o, std::string_view key);
+
+// "$0.0123": US dollars with 4 decimals.
+std::string FormatUsd(double usd);
+
 // Cuts to at most `max` code points, ending with "..." when cut. Never splits a code point.
 std::string Truncate(std::string_view text, size_t max);
 
@@ -67,11 +83,12 @@ std::optional<std::pair<std::string, std::string>> ParseErrorBody(std::string_vi
 // Run objects and journal entries of docs/api/http.md as text. Absent fields show as "-".
 //
 // "run <id> <status>", then the wait reason of a waiting run, the result of a succeeded run or
-// the error of a failed one (pretty JSON).
+// the error of a failed one (pretty JSON), and the partial answer of a budget_exhausted one.
 std::string FormatRunOutcome(const boost::json::object& run);
 // Table ID INTENT STATUS TENANT STEPS CREATED AGE, newest first as the server sent them.
 std::string FormatRunTable(const boost::json::array& runs, int64_t now_ms);
-// "key: value" lines of `keel runs show`.
+// "key: value" lines of `keel runs show`: budget limits next to what was used, and the partial
+// answer of a budget_exhausted run.
 std::string FormatRunDetails(const boost::json::object& run, int64_t now_ms);
 // Table SEQ KIND NAME RESULT; results cut to 60 code points.
 std::string FormatJournalTable(const boost::json::array& entries);

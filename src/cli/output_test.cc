@@ -114,6 +114,24 @@ TEST(OutputTest, ServerErrors) {
   EXPECT_FALSE(ParseErrorBody(R"({"error":"x"})"));
 }
 
+TEST(OutputTest, FieldsAndMoney) {
+  json::object o = J(R"({"s":"x","n":3,"d":2.5,"o":{"a":1},"a":[1],"z":null})").get_object();
+  EXPECT_EQ(StrField(o, "s"), "x");
+  EXPECT_EQ(StrField(o, "o"), R"({"a":1})");
+  EXPECT_EQ(StrField(o, "z"), "");
+  EXPECT_EQ(StrField(o, "missing"), "");
+  EXPECT_EQ(IntField(o, "n"), 3);
+  EXPECT_EQ(IntField(o, "s"), 0);
+  EXPECT_EQ(NumField(o, "d"), 2.5);
+  EXPECT_EQ(NumField(o, "n"), 3.0);
+  EXPECT_NE(ObjField(o, "o"), nullptr);
+  EXPECT_EQ(ObjField(o, "a"), nullptr);
+  EXPECT_NE(ArrField(o, "a"), nullptr);
+  EXPECT_EQ(FormatUsd(0.01234), "$0.0123");
+  EXPECT_EQ(FormatUsd(0), "$0.0000");
+  EXPECT_EQ(SanitizeMultiline("a\r\n\tb\x1b"), "a\n b?");
+}
+
 TEST(OutputTest, ShellQuote) {
   EXPECT_EQ(ShellQuote("abc-1_2.3"), "abc-1_2.3");
   EXPECT_EQ(ShellQuote("a b"), "'a b'");
@@ -175,6 +193,58 @@ TEST(RunOutputTest, Details) {
       J(R"({"id":"r","status":"failed","error":{"code":"timeout","message":"late"}})").get_object(),
       kNow);
   EXPECT_NE(failed.find("error:   timeout: late\n"), std::string::npos) << failed;
+}
+
+TEST(RunOutputTest, DetailsShowModelAndToolUsageAgainstTheBudget) {
+  const char* run = R"({"id":"r","intent":"support","status":"budget_exhausted",
+      "budget":{"max_steps":20,"max_tools":5,"max_tokens":5000,"max_context":4000,
+                "max_cost_usd":0.5},
+      "usage":{"steps":7,"tools":2,"tokens":5012,"cost_usd":0.01234},
+      "result":{"partial_answer":"Oslo: 3 C.\nBergen: unknown.","usage":{"steps":7}},
+      "error":{"code":"budget_exhausted","message":"max_tokens (5000) reached"}})";
+  std::string details = FormatRunDetails(J(run).get_object(), kNow);
+  EXPECT_NE(details.find("steps:          7 of 20\n"
+                         "tools:          2 of 5\n"
+                         "tokens:         5012 of 5000\n"
+                         "context:        at most 4000 tokens per model call\n"
+                         "cost:           $0.0123 of $0.5000\n"),
+            std::string::npos)
+      << details;
+  EXPECT_NE(details.find("error:          budget_exhausted: max_tokens (5000) reached\n"
+                         "partial answer: Oslo: 3 C.\n"
+                         "                Bergen: unknown.\n"),
+            std::string::npos)
+      << details;
+  EXPECT_EQ(details.find("result:"), std::string::npos) << details;
+
+  // Usage without limits; nothing about tools, tokens or cost when none were used.
+  std::string spent = FormatRunDetails(
+      J(R"({"id":"r","status":"succeeded","usage":{"steps":2,"tools":0,"tokens":30,"cost_usd":0.5}})")
+          .get_object(),
+      kNow);
+  EXPECT_NE(spent.find("tokens:  30\n"), std::string::npos) << spent;
+  EXPECT_NE(spent.find("cost:    $0.5000\n"), std::string::npos) << spent;
+  EXPECT_EQ(spent.find("tools:"), std::string::npos) << spent;
+  std::string plain = FormatRunDetails(
+      J(R"({"id":"r","status":"succeeded","usage":{"steps":2,"tools":0,"tokens":0,"cost_usd":0}})")
+          .get_object(),
+      kNow);
+  EXPECT_EQ(plain.find("tokens:"), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("cost:"), std::string::npos) << plain;
+}
+
+TEST(RunOutputTest, OutcomeOfAnExhaustedBudgetShowsThePartialAnswer) {
+  EXPECT_EQ(FormatRunOutcome(J(R"({"id":"r5","status":"budget_exhausted",
+                                  "result":{"partial_answer":"half done","usage":{}},
+                                  "error":{"code":"budget_exhausted","message":"m"}})")
+                                 .get_object()),
+            "run r5 budget_exhausted\n"
+            "{\n  \"code\": \"budget_exhausted\",\n  \"message\": \"m\"\n}\n"
+            "partial answer: half done\n");
+  EXPECT_EQ(FormatRunOutcome(J(R"({"id":"r6","status":"budget_exhausted",
+                                  "result":{"partial_answer":null},"error":null})")
+                                 .get_object()),
+            "run r6 budget_exhausted\npartial answer: (none)\n");
 }
 
 TEST(RunOutputTest, Journal) {

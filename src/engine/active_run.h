@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/local_engine.h"
@@ -18,7 +19,15 @@ struct LocalEngine::ActiveRun {
   std::vector<model::JournalEntry> journal;  // entries still to replay
   size_t cursor = 0;
   int64_t next_seq = 1;
+  // Budget use, recomputed by replay from the journal (so it survives a crash exactly).
   int64_t steps_used = 0;
+  int64_t tools_used = 0;
+  int64_t tokens_used = 0;
+  double cost_usd = 0;
+  std::string last_answer;  // the latest non-empty model text: the partial answer at a limit
+  // Loop detection: how often each llm request / tool call (by request hash) was made.
+  std::unordered_map<std::string, int> repeats;
+  int loop_max_repeats = 0;
   // What the run was parked on before this activation (signal timeouts keep their deadline).
   std::string resumed_wait_reason;
   int64_t resumed_wake_at = 0;
@@ -33,6 +42,10 @@ struct LocalEngine::Metrics {
   explicit Metrics(obs::Registry& r);
   obs::Counter& Started(const std::string& intent);
   obs::Counter& Finished(const std::string& intent, model::RunStatus status);
+  obs::Counter& Tokens(const std::string& intent, const std::string& tenant,
+                       const std::string& direction);
+  obs::Counter& CostMicros(const std::string& intent, const std::string& tenant);
+  obs::Counter& ToolCalls(const std::string& intent, const std::string& outcome);
 
   obs::Registry& registry;
   obs::Histogram& step_seconds;
@@ -41,6 +54,8 @@ struct LocalEngine::Metrics {
   obs::Counter& nondeterminism;
   obs::Counter& write_retries;
   obs::Counter& wakeups;
+  obs::Counter& loops;
+  obs::Counter& unavailable_waits;
 };
 
 }  // namespace keel::engine

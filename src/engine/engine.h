@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "base/result.h"
 #include "model/run.h"
 #include "store/store.h"
@@ -57,7 +59,16 @@ class Engine {
   // Calls `cb` after every committed change of the run (journal entries, status), until
   // Unwatch. Used by event streams, which then read the journal.
   virtual WatchId OnChange(const std::string& run_id, std::function<void()> cb) = 0;
+  // Calls `cb` with events that are not journaled, as they happen: "token" ({"seq","text"}:
+  // streamed model text for the llm entry that will take `seq`) and "attempt" ({"seq",
+  // "target","outcome","error",...}: a retry, fallback or breaker decision). Until Unwatch.
+  virtual WatchId OnLive(const std::string& run_id,
+                         std::function<void(const std::string& type, const std::string& data_json)>
+                             cb) = 0;
   virtual void Unwatch(WatchId id) = 0;
+
+  // Gateway state for `keel status`: {"breakers": [...]} ({} without a gateway).
+  virtual boost::json::object GatewayStatus() const = 0;
 
   // Reads (committed data).
   virtual Result<model::RunRecord> GetRun(const std::string& run_id) = 0;

@@ -104,9 +104,19 @@ void LocalEngine::Submit(model::Envelope env, store::Callback<SubmitOutcome> don
   r.correlation_id = env.correlation_id;
   r.payload_json = env.payload_json;
   r.budget = env.budget;
+  if (auto agent = options_.agents.find(env.intent); agent != options_.agents.end()) {
+    // Fields the caller left open take the agent's defaults (DESIGN.md, "limits at the door").
+    const model::Budget& d = agent->second.budget;
+    if (!r.budget.deadline_ms) r.budget.deadline_ms = d.deadline_ms;
+    if (!r.budget.max_steps) r.budget.max_steps = d.max_steps;
+    if (!r.budget.max_tools) r.budget.max_tools = d.max_tools;
+    if (!r.budget.max_tokens) r.budget.max_tokens = d.max_tokens;
+    if (!r.budget.max_context) r.budget.max_context = d.max_context;
+    if (r.budget.max_cost_usd <= 0) r.budget.max_cost_usd = d.max_cost_usd;
+  }
   r.code_hash = (*code)->code_hash;
   r.status = model::RunStatus::kRunning;
-  r.deadline_at_ms = env.budget.deadline_ms ? now + env.budget.deadline_ms : 0;
+  r.deadline_at_ms = r.budget.deadline_ms ? now + r.budget.deadline_ms : 0;
   r.lease_owner = options_.node_id;
   r.lease_epoch = 1;
   r.lease_expires_at_ms = now + options_.lease_ttl_ms;
@@ -174,7 +184,17 @@ Engine::WatchId LocalEngine::OnChange(const std::string& run_id, std::function<v
   return watchers_.AddChange(run_id, std::move(cb));
 }
 
+Engine::WatchId LocalEngine::OnLive(
+    const std::string& run_id, std::function<void(const std::string&, const std::string&)> cb) {
+  return watchers_.AddLive(run_id, std::move(cb));
+}
+
 void LocalEngine::Unwatch(WatchId id) { watchers_.Remove(id); }
+
+boost::json::object LocalEngine::GatewayStatus() const {
+  if (!options_.gateway) return {};
+  return {{"breakers", options_.gateway->BreakerStates()}};
+}
 
 Result<model::RunRecord> LocalEngine::GetRun(const std::string& run_id) {
   return store_.GetRun(run_id);

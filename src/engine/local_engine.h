@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -11,9 +13,11 @@
 #include "base/random.h"
 #include "engine/engine.h"
 #include "engine/executor_pool.h"
-#include "engine/timer_queue.h"
+#include "base/timer_queue.h"
 #include "engine/watchers.h"
 #include "engine/workflow_registry.h"
+#include "gateway/gateway.h"
+#include "model/agent.h"
 #include "lua/workflow_vm.h"
 #include "observability/metrics.h"
 #include "store/store.h"
@@ -33,6 +37,17 @@ struct EngineOptions {
   lua::VmLimits vm;
   // Delay before a run whose journal write failed (disk full, I/O error) is retried.
   int64_t storage_retry_ms = 1'000;
+  // Model and tool calls (ctx.llm, ctx.tool); null: those calls fail with a clear error.
+  // Not owned; must outlive the engine's Drain.
+  gateway::Gateway* gateway = nullptr;
+  // Agents by name, for ctx.agent and the agent loop's spec (their intents are registered
+  // in the WorkflowRegistry by the composition root).
+  std::map<std::string, model::AgentSpec> agents;
+  // Loop detection for runs that are not agents: the same llm request or tool call (same
+  // arguments) seen this many times ends the run with loop_detected. 0: off.
+  int loop_max_repeats = 3;
+  // Tool results larger than this are stored once as a blob and journaled by reference.
+  int64_t tool_result_inline_bytes = 16 * 1024;
 };
 
 // The engine of one node: admission, leases, executors, timers, signals. See engine.h for the
@@ -62,6 +77,9 @@ class LocalEngine final : public Engine {
   WatchId OnTerminal(const std::string& run_id, bool check_now,
                      std::function<void(const model::RunRecord&)> cb) override;
   WatchId OnChange(const std::string& run_id, std::function<void()> cb) override;
+  WatchId OnLive(const std::string& run_id,
+                 std::function<void(const std::string&, const std::string&)> cb) override;
+  boost::json::object GatewayStatus() const override;
   void Unwatch(WatchId id) override;
   Result<model::RunRecord> GetRun(const std::string& run_id) override;
   Result<std::vector<model::RunRecord>> ListRuns(const store::RunFilter& filter) override;
@@ -86,21 +104,47 @@ class LocalEngine final : public Engine {
   // the run now waits for a commit, a timer or a signal.
   std::optional<lua::VmEvent> HandleAction(ActiveRun& run, const lua::Action& a);
   std::optional<lua::VmEvent> Replay(ActiveRun& run, const lua::Action& a);
+  // True when the next journal entry is `want` "name"; otherwise fails the run with a
+  // non-determinism error naming both.
+  bool MatchJournal(ActiveRun& run, model::EntryKind want, const std::string& name);
+  // Takes the next journal entry (releasing the journal when replay ends).
+  model::JournalEntry ConsumeEntry(ActiveRun& run);
   std::optional<lua::VmEvent> Live(ActiveRun& run, const lua::Action& a);
   // Commits `entries` (and a transition), then runs `then` on the run's executor.
   void AppendThen(ActiveRun& run, std::vector<model::JournalEntry> entries,
                   std::optional<store::Transition> transition,
-                  std::function<void(ActiveRun&)> then);
+                  std::function<void(ActiveRun&)> then, std::vector<store::Blob> blobs = {});
   // Waits for wall time `wake_at` with the Lua state resident or parked, then resumes.
   std::optional<lua::VmEvent> SleepUntil(ActiveRun& run, int64_t wake_at,
                                          std::vector<model::JournalEntry> entries);
   lua::VmEvent ResumeSignal(ActiveRun& run, const std::string& result_json);
-  void Finish(ActiveRun& run, store::Transition t);
+  // Ends the run: commits `entries` and the terminal transition together.
+  void Finish(ActiveRun& run, store::Transition t, std::vector<model::JournalEntry> entries = {});
   void Evict(const std::string& run_id);
   void OnWriteError(const std::string& run_id, uint64_t activation, const Error& e);
   bool CheckDeadline(ActiveRun& run);
   void FailRun(ActiveRun& run, model::RunStatus status, const std::string& code,
-               const std::string& message);
+               const std::string& message, std::vector<model::JournalEntry> entries = {});
+  // Ends the run with budget_exhausted and its best partial answer.
+  void ExhaustBudget(ActiveRun& run, const std::string& message);
+
+  // --- model and tool calls (gateway_actions.cc) ---
+  // Budget and loop checks before a call; false when they ended the run.
+  bool AdmitCall(ActiveRun& run, const std::string& request_hash, const std::string& what);
+  std::optional<lua::VmEvent> LiveLlm(ActiveRun& run, const lua::Action& a);
+  std::optional<lua::VmEvent> LiveTools(ActiveRun& run, const lua::Action& a);
+  std::optional<lua::VmEvent> LiveConfig(ActiveRun& run, const lua::Action& a);
+  // Replays journaled llm/tool entries (a batch of tools takes several); nullopt when the
+  // run ended or waits.
+  std::optional<lua::VmEvent> ReplayCall(ActiveRun& run, const lua::Action& a);
+  lua::VmEvent BudgetReport(ActiveRun& run);
+  // Parks the run until `retry_at_ms` (bounded by its deadline) because every provider or
+  // tool it needs is unavailable; it resumes by replaying to the same call.
+  void ParkUnavailable(ActiveRun& run, const std::string& reason, int64_t retry_at_ms,
+                       const std::string& message);
+  // Registers (replacing) the cancel token of the run's in-flight gateway call.
+  std::shared_ptr<gateway::CancelToken> NewCallToken(const std::string& run_id);
+  store::UsageUpdate UsageOf(const ActiveRun& run) const;
   ActiveRun* Find(const std::string& run_id, uint64_t activation);
   model::JournalEntry NewEntry(ActiveRun& run, model::EntryKind kind, const std::string& name,
                                const std::string& arg_json, std::string result_json);
@@ -130,9 +174,14 @@ class LocalEngine final : public Engine {
   // Sets the interrupt flag of a resident run's VM, stopping Lua mid-computation.
   void InterruptVm(const std::string& run_id);
 
-  // Interrupt flags of resident VMs by run id, for threads other than the run's executor.
+  // Interrupt flags of resident VMs and the cancel token of their in-flight gateway call,
+  // by run id, for threads other than the run's executor (cancel, deadline).
+  struct RunHandles {
+    std::shared_ptr<std::atomic<bool>> vm;
+    std::shared_ptr<gateway::CancelToken> call;
+  };
   std::mutex flags_mu_;
-  std::unordered_map<std::string, std::shared_ptr<std::atomic<bool>>> flags_;
+  std::unordered_map<std::string, RunHandles> flags_;
 
   // Resident runs, one map per executor thread; only that thread touches its map.
   std::vector<std::unordered_map<std::string, std::unique_ptr<ActiveRun>>> shards_;

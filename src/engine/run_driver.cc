@@ -26,6 +26,9 @@ std::optional<EntryKind> KindForOp(const std::string& op) {
   if (op == "uuid") return EntryKind::kUuid;
   if (op == "emit") return EntryKind::kEmit;
   if (op == "interrupts") return EntryKind::kInterrupts;
+  if (op == "llm") return EntryKind::kLlm;
+  if (op == "tool" || op == "tools") return EntryKind::kTool;
+  if (op == "config") return EntryKind::kConfig;
   return std::nullopt;
 }
 
@@ -55,8 +58,16 @@ int64_t WakeField(const std::string& result_json) {
 }  // namespace
 
 void LocalEngine::InterruptVm(const std::string& run_id) {
-  std::lock_guard lock(flags_mu_);
-  if (auto it = flags_.find(run_id); it != flags_.end()) it->second->store(true);
+  std::shared_ptr<gateway::CancelToken> call;
+  {
+    std::lock_guard lock(flags_mu_);
+    auto it = flags_.find(run_id);
+    if (it == flags_.end()) return;
+    it->second.vm->store(true);
+    call = it->second.call;
+  }
+  // Outside the lock: cancelling runs the HTTP client's listener.
+  if (call) call->Cancel();
 }
 
 LocalEngine::ActiveRun* LocalEngine::Find(const std::string& run_id, uint64_t activation) {
@@ -92,6 +103,10 @@ void LocalEngine::Activate(model::RunRecord rec, bool fresh) {
   run.resumed_wake_at = rec.wake_at_ms;
   run.rec = std::move(rec);
   run.rec.status = RunStatus::kRunning;
+  run.loop_max_repeats = options_.loop_max_repeats;
+  if (auto agent = options_.agents.find(run.rec.intent); agent != options_.agents.end()) {
+    run.loop_max_repeats = agent->second.loop_max_repeats;
+  }
   if (CheckDeadline(run)) return;
   if (!fresh) {
     auto journal = store_.ReadJournal(run.rec.id, 0, 1 << 30);
@@ -124,7 +139,7 @@ void LocalEngine::Activate(model::RunRecord rec, bool fresh) {
   run.vm = std::move(*vm);
   {
     std::lock_guard lock(flags_mu_);
-    flags_[run.rec.id] = run.vm->interrupt_handle();
+    flags_[run.rec.id] = RunHandles{run.vm->interrupt_handle(), nullptr};
   }
   if (run.rec.deadline_at_ms > 0) {
     std::string id = run.rec.id;
@@ -178,33 +193,48 @@ void LocalEngine::Drive(ActiveRun& run, VmEvent ev) {
 
 std::optional<VmEvent> LocalEngine::HandleAction(ActiveRun& run, const lua::Action& a) {
   run.action_started_us = clock_.MonoUs();
-  if (!KindForOp(a.op)) {
-    return run.vm->Resume(false, {JsonString("unknown ctx operation " + a.op)});
+  if (a.op == "budget") return BudgetReport(run);  // computed, not journaled
+  auto kind = KindForOp(a.op);
+  if (!kind) return run.vm->Resume(false, {JsonString("unknown ctx operation " + a.op)});
+  if (run.replaying()) {
+    bool call = *kind == EntryKind::kLlm || *kind == EntryKind::kTool || *kind == EntryKind::kConfig;
+    return call ? ReplayCall(run, a) : Replay(run, a);
   }
-  return run.replaying() ? Replay(run, a) : Live(run, a);
+  if (a.op == "llm") return LiveLlm(run, a);
+  if (a.op == "tool" || a.op == "tools") return LiveTools(run, a);
+  if (a.op == "config") return LiveConfig(run, a);
+  return Live(run, a);
 }
 
-std::optional<VmEvent> LocalEngine::Replay(ActiveRun& run, const lua::Action& a) {
+bool LocalEngine::MatchJournal(ActiveRun& run, EntryKind want, const std::string& name) {
   const model::JournalEntry& e = run.journal[run.cursor];
-  EntryKind want = *KindForOp(a.op);
-  if (e.kind != want || e.name != a.name) {
-    metrics_->nondeterminism.Add();
-    FailRun(run, RunStatus::kFailed, "non_determinism",
-            "non-determinism at journal entry " + std::to_string(e.seq) +
-                ": the workflow asked for " + std::string(model::EntryKindName(want)) + " \"" +
-                a.name + "\" but the journal holds " + std::string(model::EntryKindName(e.kind)) +
-                " \"" + e.name + "\"");
-    return std::nullopt;
-  }
+  if (e.kind == want && e.name == name) return true;
+  metrics_->nondeterminism.Add();
+  FailRun(run, RunStatus::kFailed, "non_determinism",
+          "non-determinism at journal entry " + std::to_string(e.seq) + ": the workflow asked for " +
+              std::string(model::EntryKindName(want)) + " \"" + name +
+              "\" but the journal holds " + std::string(model::EntryKindName(e.kind)) + " \"" +
+              e.name + "\"");
+  return false;
+}
+
+model::JournalEntry LocalEngine::ConsumeEntry(ActiveRun& run) {
   metrics_->replayed_entries.Add();
-  // Take what we need before the entry goes: the journal is released once replay ends.
-  std::string result = e.result_json;
+  // Moved out before the journal goes: it is released once replay ends.
+  model::JournalEntry e = std::move(run.journal[run.cursor]);
   run.cursor++;
   if (!run.replaying()) {
     run.journal.clear();
     run.journal.shrink_to_fit();
     run.cursor = 0;
   }
+  return e;
+}
+
+std::optional<VmEvent> LocalEngine::Replay(ActiveRun& run, const lua::Action& a) {
+  EntryKind want = *KindForOp(a.op);
+  if (!MatchJournal(run, want, a.name)) return std::nullopt;
+  std::string result = ConsumeEntry(run).result_json;
   switch (want) {
     case EntryKind::kStep:
       run.steps_used++;
@@ -248,9 +278,8 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
   };
   if (a.op == "step") {
     if (run.rec.budget.max_steps > 0 && run.steps_used >= run.rec.budget.max_steps) {
-      FailRun(run, RunStatus::kBudgetExhausted, "budget_exhausted",
-              "max_steps (" + std::to_string(run.rec.budget.max_steps) +
-                  ") reached before step \"" + a.name + "\"");
+      ExhaustBudget(run, "max_steps (" + std::to_string(run.rec.budget.max_steps) +
+                             ") reached before step \"" + a.name + "\"");
       return std::nullopt;
     }
     return run.vm->Resume(true, {"false"});
@@ -324,7 +353,7 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
   req.seq = run.next_seq;
   req.name = a.name;
   req.timeout_at_ms = timeout_at;
-  req.steps_used = run.steps_used;
+  req.usage = UsageOf(run);
   req.now_ms = now;
   std::string id = run.rec.id;
   uint64_t activation = run.activation;
@@ -400,14 +429,21 @@ std::optional<VmEvent> LocalEngine::SleepUntil(ActiveRun& run, int64_t wake_at,
 
 void LocalEngine::AppendThen(ActiveRun& run, std::vector<model::JournalEntry> entries,
                              std::optional<store::Transition> transition,
-                             std::function<void(ActiveRun&)> then) {
+                             std::function<void(ActiveRun&)> then, std::vector<store::Blob> blobs) {
   store::AppendRequest req;
   req.run_id = run.rec.id;
   req.lease_owner = run.rec.lease_owner;
   req.lease_epoch = run.rec.lease_epoch;
+  // Usage columns change with model and tool calls and at transitions; a plain step does
+  // not pay for the extra row update (replay recomputes usage from the journal anyway).
+  bool usage_changed = transition.has_value();
+  for (const auto& e : entries) {
+    usage_changed |= e.kind == EntryKind::kLlm || e.kind == EntryKind::kTool;
+  }
+  if (usage_changed) req.usage = UsageOf(run);
   req.entries = std::move(entries);
+  req.blobs = std::move(blobs);
   req.transition = std::move(transition);
-  req.steps_used = run.steps_used;
   std::string id = run.rec.id;
   uint64_t activation = run.activation;
   store_.Append(std::move(req), [this, id, activation, then = std::move(then)](Result<Ok> r) {
@@ -430,15 +466,16 @@ bool LocalEngine::CheckDeadline(ActiveRun& run) {
 }
 
 void LocalEngine::FailRun(ActiveRun& run, RunStatus status, const std::string& code,
-                          const std::string& message) {
+                          const std::string& message, std::vector<model::JournalEntry> entries) {
   store::Transition t;
   t.status = status;
   t.error_code = code;
   t.error_message = message;
-  Finish(run, std::move(t));
+  Finish(run, std::move(t), std::move(entries));
 }
 
-void LocalEngine::Finish(ActiveRun& run, store::Transition t) {
+void LocalEngine::Finish(ActiveRun& run, store::Transition t,
+                         std::vector<model::JournalEntry> entries) {
   if (run.finishing) return;
   run.finishing = true;
   t.release_lease = true;
@@ -448,6 +485,9 @@ void LocalEngine::Finish(ActiveRun& run, store::Transition t) {
   final_rec.error_code = t.error_code;
   final_rec.error_message = t.error_message;
   final_rec.steps_used = run.steps_used;
+  final_rec.tools_used = run.tools_used;
+  final_rec.tokens_used = run.tokens_used;
+  final_rec.cost_usd = run.cost_usd;
   final_rec.lease_owner.clear();
   final_rec.updated_at_ms = clock_.WallMs();
   if (t.status == RunStatus::kFailed) {
@@ -461,8 +501,9 @@ void LocalEngine::Finish(ActiveRun& run, store::Transition t) {
   req.run_id = run.rec.id;
   req.lease_owner = run.rec.lease_owner;
   req.lease_epoch = run.rec.lease_epoch;
+  req.entries = std::move(entries);
   req.transition = std::move(t);
-  req.steps_used = run.steps_used;
+  req.usage = UsageOf(run);
   std::string id = run.rec.id;
   uint64_t activation = run.activation;
   store_.Append(std::move(req), [this, id, activation,

@@ -4,11 +4,13 @@
 
 namespace keel::engine {
 
-uint64_t Watchers::Add(const std::string& run_id, TerminalFn on_terminal, ChangeFn on_change) {
+uint64_t Watchers::Add(const std::string& run_id, TerminalFn on_terminal, ChangeFn on_change,
+                       LiveFn on_live) {
   auto w = std::make_shared<Watch>();
   w->run_id = run_id;
   w->on_terminal = std::move(on_terminal);
   w->on_change = std::move(on_change);
+  w->on_live = std::move(on_live);
   std::lock_guard lock(mu_);
   w->id = next_id_++;
   by_id_[w->id] = w;
@@ -51,6 +53,19 @@ void Watchers::NotifyChange(const std::string& run_id) {
   for (auto& w : targets) w->on_change();
 }
 
+void Watchers::NotifyLive(const std::string& run_id, const std::string& type,
+                          const std::string& data_json) {
+  std::vector<std::shared_ptr<Watch>> targets;
+  {
+    std::lock_guard lock(mu_);
+    auto it = by_run_.find(run_id);
+    if (it == by_run_.end()) return;
+    for (auto& [_, w] : it->second)
+      if (w->on_live) targets.push_back(w);
+  }
+  for (auto& w : targets) w->on_live(type, data_json);
+}
+
 void Watchers::NotifyTerminal(const model::RunRecord& run) {
   std::vector<std::shared_ptr<Watch>> targets;
   {
@@ -65,6 +80,7 @@ void Watchers::NotifyTerminal(const model::RunRecord& run) {
     } else if (w->on_change) {
       w->on_change();
     }
+    // Live watchers learn of the end through the change watch their stream also holds.
   }
 }
 

@@ -18,6 +18,8 @@ class Watchers {
  public:
   using TerminalFn = std::function<void(const model::RunRecord&)>;
   using ChangeFn = std::function<void()>;
+  // Events that are not journaled (model tokens, retry decisions): type and JSON data.
+  using LiveFn = std::function<void(const std::string& type, const std::string& data_json)>;
 
   uint64_t AddTerminal(const std::string& run_id, TerminalFn fn) {
     return Add(run_id, std::move(fn), nullptr);
@@ -25,21 +27,27 @@ class Watchers {
   uint64_t AddChange(const std::string& run_id, ChangeFn fn) {
     return Add(run_id, nullptr, std::move(fn));
   }
+  uint64_t AddLive(const std::string& run_id, LiveFn fn) {
+    return Add(run_id, nullptr, nullptr, std::move(fn));
+  }
   void Remove(uint64_t id);
   // Fires a terminal watch once (it may also fire from NotifyTerminal; whichever is first).
   void FireTerminal(uint64_t id, const model::RunRecord& run);
 
   void NotifyChange(const std::string& run_id);
   void NotifyTerminal(const model::RunRecord& run);
+  void NotifyLive(const std::string& run_id, const std::string& type, const std::string& data_json);
 
  private:
-  uint64_t Add(const std::string& run_id, TerminalFn on_terminal, ChangeFn on_change);
+  uint64_t Add(const std::string& run_id, TerminalFn on_terminal, ChangeFn on_change,
+               LiveFn on_live = nullptr);
 
   struct Watch {
     uint64_t id;
     std::string run_id;
     TerminalFn on_terminal;
     ChangeFn on_change;
+    LiveFn on_live;
     std::atomic<bool> fired{false};
   };
   std::mutex mu_;

@@ -62,6 +62,73 @@ function ctx.signal(name, opts)
   return act("signal", name, opts and opts.timeout)
 end
 
+-- Model and tool calls go through the gateway (retries, breakers, fallback, budgets) and are
+-- journaled with what was sent and received. A call that fails for good ends the run as
+-- failed with the gateway's error code (spend_limit, tool_error, ...), unless it asks for
+-- on_error = "return": then it returns nil and {code = ..., message = ...}.
+local function check_on_error(fn, v)
+  if v ~= nil and v ~= "raise" and v ~= "return" then
+    error("ctx." .. fn .. ": on_error must be \"raise\" or \"return\"", 3)
+  end
+end
+
+function ctx.llm(req)
+  if type(req) ~= "table" then
+    error("ctx.llm: argument must be a table such as {model = \"default\", messages = {...}}", 2)
+  end
+  if type(req.messages) ~= "table" then error("ctx.llm: messages must be a list", 2) end
+  if req.model ~= nil and type(req.model) ~= "string" then
+    error("ctx.llm: model must be a model or chain name", 2)
+  end
+  check_on_error("llm", req.on_error)
+  local body = {}
+  for k, v in pairs(req) do
+    if k ~= "model" and k ~= "on_error" and k ~= "stream" and k ~= "degrade" then body[k] = v end
+  end
+  return act("llm", req.model or "", {request = body, on_error = req.on_error,
+                                       stream = req.stream, degrade = req.degrade})
+end
+
+function ctx.tool(name, args, opts)
+  check_name("tool", name)
+  if args ~= nil and type(args) ~= "table" then error("ctx.tool: arguments must be a table", 2) end
+  if opts ~= nil and type(opts) ~= "table" then error("ctx.tool: options must be a table", 2) end
+  check_on_error("tool", opts and opts.on_error)
+  return act("tool", name, {args = args or {}, on_error = opts and opts.on_error})
+end
+
+-- Several tool calls at once (they run in parallel); returns a list of {result = ...} or
+-- {error = {code, message}}, in call order. Never raises for a tool's failure.
+function ctx.tools(calls)
+  if type(calls) ~= "table" or #calls == 0 then
+    error("ctx.tools: argument must be a non-empty list of {name = ..., args = {...}}", 2)
+  end
+  local list = {}
+  for i, c in ipairs(calls) do
+    if type(c) ~= "table" or type(c.name) ~= "string" or c.name == "" then
+      error("ctx.tools: call " .. i .. " needs a name", 2)
+    end
+    list[i] = {name = c.name, args = c.args or {}}
+  end
+  return (act("tools", "tools", {calls = list}))
+end
+
+-- What the run has used of its budget: {used = {...}, limits = {...}, used_share = 0..1}.
+function ctx.budget() return (act("budget", "budget")) end
+
+-- An agent's spec, fixed in the journal at first use so a resumed run keeps it.
+function ctx.agent_spec(name)
+  check_name("agent_spec", name)
+  return (act("config", "agent:" .. name))
+end
+
+-- Runs an agent (lib/keel/agent.lua) inside this run: its calls share this run's journal
+-- and budget.
+function ctx.agent(name, input)
+  check_name("agent", name)
+  return require("keel.agent").run(ctx, name, input)
+end
+
 function ctx.emit(event) act("emit", "emit", event) end
 function ctx.interrupts() return (act("interrupts", "interrupts")) end
 

@@ -112,8 +112,6 @@ Result<Envelope> EnvelopeFromJson(const json::value& v) {
     if (!b->value().is_object()) return FieldError("budget", "must be an object");
     const json::object& budget = b->value().as_object();
     for (const auto& kv : budget) {
-      // Fields of later issues are accepted so envelopes stay forward compatible; only the
-      // ones below are enforced today (docs/api).
       static constexpr std::string_view kBudgetKeys[] = {
           "deadline_ms", "max_steps", "max_tools", "max_tokens", "max_context", "max_cost_usd"};
       bool known = false;
@@ -126,6 +124,25 @@ Result<Envelope> EnvelopeFromJson(const json::value& v) {
     if (!steps) return steps.error();
     env.budget.deadline_ms = *deadline;
     env.budget.max_steps = *steps;
+    auto tools = OptLimit(budget, "max_tools", "budget.max_tools");
+    if (!tools) return tools.error();
+    env.budget.max_tools = *tools;
+    auto tokens = OptLimit(budget, "max_tokens", "budget.max_tokens");
+    if (!tokens) return tokens.error();
+    env.budget.max_tokens = *tokens;
+    auto context = OptLimit(budget, "max_context", "budget.max_context");
+    if (!context) return context.error();
+    env.budget.max_context = *context;
+    if (auto c = budget.find("max_cost_usd"); c != budget.end() && !c->value().is_null()) {
+      double v = -1;
+      if (c->value().is_double()) v = c->value().get_double();
+      if (c->value().is_int64()) v = static_cast<double>(c->value().get_int64());
+      if (c->value().is_uint64()) v = static_cast<double>(c->value().get_uint64());
+      if (!(v >= 0 && v <= 1e9)) {
+        return FieldError("budget.max_cost_usd", "must be a number of US dollars, 0 to 1e9");
+      }
+      env.budget.max_cost_usd = v;
+    }
   }
 
   auto key = OptString(o, "idempotency_key", 256, false);
@@ -149,6 +166,17 @@ json::value StoredJson(std::string_view text) {
   return v;
 }
 
+json::object BudgetToJson(const Budget& b) {
+  json::object budget;
+  if (b.deadline_ms) budget["deadline_ms"] = b.deadline_ms;
+  if (b.max_steps) budget["max_steps"] = b.max_steps;
+  if (b.max_tools) budget["max_tools"] = b.max_tools;
+  if (b.max_tokens) budget["max_tokens"] = b.max_tokens;
+  if (b.max_context) budget["max_context"] = b.max_context;
+  if (b.max_cost_usd > 0) budget["max_cost_usd"] = b.max_cost_usd;
+  return budget;
+}
+
 json::object RunToJson(const RunRecord& r) {
   json::object o;
   o["id"] = r.id;
@@ -156,11 +184,11 @@ json::object RunToJson(const RunRecord& r) {
   o["status"] = StatusName(r.status);
   o["caller"] = {{"tenant", r.tenant}, {"user", r.user}};
   o["payload"] = StoredJson(r.payload_json);
-  json::object budget;
-  if (r.budget.deadline_ms) budget["deadline_ms"] = r.budget.deadline_ms;
-  if (r.budget.max_steps) budget["max_steps"] = r.budget.max_steps;
-  o["budget"] = std::move(budget);
-  o["usage"] = {{"steps", r.steps_used}};
+  o["budget"] = BudgetToJson(r.budget);
+  o["usage"] = {{"steps", r.steps_used},
+                {"tools", r.tools_used},
+                {"tokens", r.tokens_used},
+                {"cost_usd", r.cost_usd}};
   if (!r.idempotency_key.empty()) o["idempotency_key"] = r.idempotency_key;
   if (!r.correlation_id.empty()) o["correlation_id"] = r.correlation_id;
   o["code_hash"] = r.code_hash;
@@ -186,6 +214,7 @@ json::object EntryToJson(const JournalEntry& e) {
   o["kind"] = EntryKindName(e.kind);
   o["name"] = e.name;
   o["request_hash"] = e.request_hash;
+  if (!e.request_json.empty()) o["request"] = StoredJson(e.request_json);
   o["result"] = StoredJson(e.result_json);
   o["created_at_ms"] = e.created_at_ms;
   return o;

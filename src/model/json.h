@@ -20,6 +20,7 @@ Result<boost::json::value> ParseJson(std::string_view text, const JsonLimits& li
 // Validates an invocation envelope; the error message names the offending field.
 Result<Envelope> EnvelopeFromJson(const boost::json::value& v);
 
+boost::json::object BudgetToJson(const Budget& b);
 boost::json::object RunToJson(const RunRecord& run);
 boost::json::object EntryToJson(const JournalEntry& e);
 // Parses stored JSON text we wrote ourselves; returns null on corruption rather than throwing.

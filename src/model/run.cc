@@ -1,5 +1,8 @@
 #include "model/run.h"
 
+#include "model/agent.h"
+#include "model/json.h"
+
 #include <array>
 #include <utility>
 
@@ -16,7 +19,7 @@ constexpr std::array<std::pair<RunStatus, std::string_view>, 8> kStatuses{{
     {RunStatus::kTimedOut, "timed_out"},
     {RunStatus::kBudgetExhausted, "budget_exhausted"},
 }};
-constexpr std::array<std::pair<EntryKind, std::string_view>, 8> kKinds{{
+constexpr std::array<std::pair<EntryKind, std::string_view>, 11> kKinds{{
     {EntryKind::kStep, "step"},
     {EntryKind::kSleep, "sleep"},
     {EntryKind::kSignal, "signal"},
@@ -25,6 +28,9 @@ constexpr std::array<std::pair<EntryKind, std::string_view>, 8> kKinds{{
     {EntryKind::kUuid, "uuid"},
     {EntryKind::kEmit, "emit"},
     {EntryKind::kInterrupts, "interrupts"},
+    {EntryKind::kLlm, "llm"},
+    {EntryKind::kTool, "tool"},
+    {EntryKind::kConfig, "config"},
 }};
 }  // namespace
 
@@ -50,6 +56,23 @@ std::optional<EntryKind> ParseEntryKind(std::string_view name) {
   for (auto& [v, n] : kKinds)
     if (n == name) return v;
   return std::nullopt;
+}
+
+boost::json::object AgentSpecToJson(const AgentSpec& spec) {
+  boost::json::object o;
+  o["name"] = spec.name;
+  o["description"] = spec.description;
+  o["model"] = spec.model;
+  o["system_prompt"] = spec.system_prompt;
+  o["budget"] = BudgetToJson(spec.budget);
+  o["loop_max_repeats"] = spec.loop_max_repeats;
+  o["degrade_at"] = spec.degrade_at;
+  o["max_turns"] = spec.max_turns;
+  o["output_schema"] = spec.output_schema;
+  // Lua has no JSON encoder; the loop puts this text in the system prompt.
+  o["output_schema_text"] = spec.output_schema.is_null() ? "" : boost::json::serialize(spec.output_schema);
+  o["stream"] = spec.stream;
+  return o;
 }
 
 }  // namespace keel::model

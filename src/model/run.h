@@ -28,7 +28,11 @@ inline bool IsTerminal(RunStatus s) {
 // Limits a caller puts on a run. Zero means "no limit" for the field.
 struct Budget {
   int64_t deadline_ms = 0;
-  int64_t max_steps = 0;
+  int64_t max_steps = 0;    // durable actions that do work: ctx.step, ctx.llm, ctx.tool
+  int64_t max_tools = 0;    // ctx.tool calls
+  int64_t max_tokens = 0;   // input + output tokens over the whole run
+  int64_t max_context = 0;  // input tokens of any single model call
+  double max_cost_usd = 0;  // model spend over the whole run
 };
 
 // The invocation envelope of DESIGN.md, as validated at the door.
@@ -62,6 +66,9 @@ struct RunRecord {
   std::string error_code;
   std::string error_message;
   int64_t steps_used = 0;
+  int64_t tools_used = 0;
+  int64_t tokens_used = 0;
+  double cost_usd = 0;
   std::string lease_owner;
   int64_t lease_epoch = 0;
   int64_t lease_expires_at_ms = 0;
@@ -70,7 +77,19 @@ struct RunRecord {
 };
 
 // Kinds of journal records; docs/journal_format.md says what each one holds.
-enum class EntryKind { kStep, kSleep, kSignal, kNow, kRandom, kUuid, kEmit, kInterrupts };
+enum class EntryKind {
+  kStep,
+  kSleep,
+  kSignal,
+  kNow,
+  kRandom,
+  kUuid,
+  kEmit,
+  kInterrupts,
+  kLlm,     // a model call through the gateway: request and response
+  kTool,    // a tool call through the gateway: arguments and result (or error)
+  kConfig,  // configuration a run depends on, fixed at first use (an agent's spec)
+};
 std::string_view EntryKindName(EntryKind k);
 std::optional<EntryKind> ParseEntryKind(std::string_view name);
 
@@ -82,6 +101,7 @@ struct JournalEntry {
   std::string request_hash;  // hex of what the code asked for (kind, name, arguments)
   std::string result_json;   // the value replay returns
   int64_t created_at_ms = 0;
+  std::string request_json;  // llm/tool: what was sent (for transcripts); "" otherwise
 };
 
 }  // namespace keel::model

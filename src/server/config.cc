@@ -1,9 +1,11 @@
 #include "server/config.h"
 
 #include <toml++/toml.h>
+#include <filesystem>
 #include <set>
 
 #include "base/duration.h"
+#include "server/gateway_config.h"
 
 namespace keel::server {
 
@@ -58,7 +60,11 @@ Status CheckKeys(const toml::table& t) {
       {"lua", {"max_memory_mb", "max_instructions"}},
       {"log", {"level"}},
   };
+  // Checked key by key by ParseGatewayConfig and ParseAgents.
+  static const std::set<std::string> kGatewaySections{
+      "gateway", "providers", "models", "chains", "mcp_servers", "tools", "agents"};
   for (const auto& [section, node] : t) {
+    if (kGatewaySections.count(std::string(section.str()))) continue;
     auto it = kKnown.find(std::string(section.str()));
     if (it == kKnown.end()) return Bad(std::string(section.str()), "unknown section");
     if (!node.is_table()) return Bad(std::string(section.str()), "must be a table");
@@ -109,10 +115,19 @@ Result<Config> LoadConfig(const ServeFlags& flags) {
     c.http_threads = static_cast<int>(http_threads);
     c.read_connections = static_cast<int>(read_conns);
     c.executor_threads = static_cast<int>(executors);
+    std::string config_dir = std::filesystem::path(*flags.config_file).parent_path().string();
+    if (config_dir.empty()) config_dir = ".";
+    auto gateway = ParseGatewayConfig(t, config_dir);
+    if (!gateway) return gateway.error();
+    auto agents = ParseAgents(t, *gateway, config_dir);
+    if (!agents) return agents.error();
+    c.gateway = std::move(*gateway);
+    c.agents = std::move(*agents);
   }
   if (flags.data_dir) c.data_dir = *flags.data_dir;
   if (flags.listen) c.listen = *flags.listen;
   if (flags.workflows_dir) c.workflows_dir = *flags.workflows_dir;
+  if (flags.lib_dir) c.lib_dir = *flags.lib_dir;
   if (flags.port_file) c.port_file = *flags.port_file;
   if (c.synchronous != "full" && c.synchronous != "normal" && c.synchronous != "off") {
     return Bad("store.synchronous", "must be \"full\", \"normal\" or \"off\"");

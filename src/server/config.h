@@ -1,8 +1,11 @@
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "base/result.h"
+#include "gateway/config.h"
+#include "model/agent.h"
 #include "server/serve.h"
 
 namespace keel::server {
@@ -26,6 +29,10 @@ struct Config {
   int64_t lua_max_memory_mb = 64;
   int64_t lua_max_instructions = 200'000'000;
   std::string log_level = "info";
+  // [gateway], [providers.*], [models.*], [chains.*], [mcp_servers.*], [tools.*]
+  gateway::GatewayConfig gateway;
+  // [agents.*], by name (each is also the intent that runs it)
+  std::map<std::string, model::AgentSpec> agents;
 };
 
 // Defaults, then the TOML file named by flags.config_file (if any), then the flags.

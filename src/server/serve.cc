@@ -17,6 +17,7 @@
 #include "base/random.h"
 #include "engine/local_engine.h"
 #include "engine/workflow_registry.h"
+#include "gateway/local_gateway.h"
 #include "observability/log.h"
 #include "observability/metrics.h"
 #include "server/config.h"
@@ -71,6 +72,41 @@ std::string StateGauges(store::Store& store, engine::LocalEngine& engine) {
   return out;
 }
 
+// An agent's intent runs the standard loop with its name bound. The loop's source is part of
+// the agent's code, so its content hash (and a resumed run's code) covers the loop too. The
+// wrapper shares the loop's first line, keeping error line numbers right.
+std::string AgentWorkflowSource(const std::string& loop_source, const std::string& agent) {
+  return "local agent = (function() " + loop_source +
+         "\nend)()\nreturn function(ctx, input) return agent.run(ctx, \"" + agent +
+         "\", input) end\n";
+}
+
+Status RegisterAgents(const Config& c, const std::vector<std::string>& workflows,
+                      engine::WorkflowRegistry& registry) {
+  if (c.agents.empty()) return OkStatus();
+  std::string path = c.lib_dir + "/keel/agent.lua";
+  std::ifstream in(path);
+  if (!in) {
+    return Error{Errc::kInvalidArgument,
+                 "agents are configured but the agent loop " + path +
+                     " cannot be read (is lib_dir right?)"};
+  }
+  std::string loop((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& [name, spec] : c.agents) {
+    for (const auto& w : workflows) {
+      if (w == name) {
+        return Error{Errc::kInvalidArgument, "agent \"" + name +
+                                                 "\" has the name of a workflow in " +
+                                                 c.workflows_dir + "; rename one of them"};
+      }
+    }
+    if (Status st = registry.Register(name, path, AgentWorkflowSource(loop, name)); !st) {
+      return Error{st.error().code, "agent \"" + name + "\": " + st.error().message};
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 int Serve(const ServeFlags& flags) {
@@ -111,6 +147,12 @@ int Serve(const ServeFlags& flags) {
   auto report = registry.LoadDirectory(c.workflows_dir);
   if (report.storage_error) return Fail(so.path + ": " + report.storage_error->message);
   for (const auto& e : report.errors) std::fprintf(stderr, "keel serve: skipped %s\n", e.c_str());
+  if (Status st = RegisterAgents(c, report.loaded, registry); !st) return Fail(st.error().message);
+
+  // Declared before the engine so it outlives it; stopped explicitly after the engine's
+  // drain so no gateway callback reaches a destroyed engine.
+  gateway::LocalGateway gateway(c.gateway, SystemClock::Instance(), Random::System(), metrics);
+  if (Status st = gateway.Start(); !st) return Fail(st.error().message);
 
   engine::EngineOptions eo;
   eo.executor_threads = c.executor_threads;
@@ -118,6 +160,9 @@ int Serve(const ServeFlags& flags) {
   eo.resident_sleep_ms = c.resident_sleep_ms;
   eo.exclusive_store = true;  // we hold the data directory lock
   eo.vm = limits;
+  eo.gateway = &gateway;
+  eo.agents = c.agents;
+  eo.tool_result_inline_bytes = c.gateway.tool_result_inline_bytes;
   engine::LocalEngine engine(eo, **store, registry, SystemClock::Instance(), Random::System(),
                              metrics);
   if (Status st = engine.Start(); !st) return Fail(so.path + ": " + st.error().message);
@@ -130,6 +175,7 @@ int Serve(const ServeFlags& flags) {
   auto port = http.Start();
   if (!port) {
     engine.Drain(0);
+    gateway.Stop();
     return Fail(port.error().message);
   }
   if (!c.port_file.empty()) {
@@ -138,6 +184,7 @@ int Serve(const ServeFlags& flags) {
   std::string host = c.listen.substr(0, c.listen.rfind(':'));
   std::string intents;
   for (const auto& i : report.loaded) intents += (intents.empty() ? "" : ", ") + i;
+  for (const auto& [name, _] : c.agents) intents += (intents.empty() ? "" : ", ") + name;
   obs::Info("listening", {{"address", host + ":" + std::to_string(*port)},
                           {"port", *port},
                           {"data_dir", c.data_dir},
@@ -155,6 +202,7 @@ int Serve(const ServeFlags& flags) {
   engine.SetDraining();
   int64_t left = engine.Drain(c.drain_timeout_ms);
   http.Stop();
+  gateway.Stop();
   (*store)->Drain();
   obs::Info("stopped", {{"runs_left_to_resume", left}});
   return 0;

@@ -11,6 +11,7 @@ struct ServeFlags {
   std::optional<std::string> data_dir;       // default ./data
   std::optional<std::string> listen;         // default 127.0.0.1:8080; port 0 picks a free one
   std::optional<std::string> workflows_dir;  // default ./examples
+  std::optional<std::string> lib_dir;        // Keel's Lua library (the agent loop); ./lib
   std::optional<std::string> config_file;
   std::optional<std::string> port_file;  // written with the bound port once listening
 };

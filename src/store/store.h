@@ -31,13 +31,28 @@ struct AdmitOutcome {
   bool existing = false;  // an earlier run with the same tenant+key (or run_id) was returned
 };
 
+// What a run has used of its budget, written with the entries that changed it.
+struct UsageUpdate {
+  int64_t steps_used = 0;
+  int64_t tools_used = 0;
+  int64_t tokens_used = 0;
+  double cost_usd = 0;
+};
+
+// A large value stored once under a key (a tool result passed by reference: "run_id:seq").
+struct Blob {
+  std::string key;
+  std::string data;
+};
+
 struct AppendRequest {
   std::string run_id;
   std::string lease_owner;
   int64_t lease_epoch = 0;
   std::vector<model::JournalEntry> entries;  // seqs continue the run's journal contiguously
   std::optional<Transition> transition;
-  int64_t steps_used = -1;  // written with a transition; -1 leaves it unchanged
+  std::optional<UsageUpdate> usage;  // unset: the usage columns stay as they are
+  std::vector<Blob> blobs;           // inserted (if new) in the same transaction
 };
 
 // Takes the next unconsumed signal `name` of a run and journals it as entry `seq`; if there is
@@ -51,8 +66,8 @@ struct SignalWaitRequest {
   int64_t seq = 0;
   std::string name;
   int64_t timeout_at_ms = 0;  // 0: wait forever
-  int64_t steps_used = 0;
-  int64_t now_ms = 0;  // the engine's clock, compared with timeout_at_ms
+  int64_t now_ms = 0;         // the engine's clock, compared with timeout_at_ms
+  UsageUpdate usage;
 };
 struct SignalWaitOutcome {
   bool parked = false;        // the run now waits; nothing was journaled
@@ -123,6 +138,8 @@ class Store {
   virtual Status PutWorkflow(const std::string& code_hash, const std::string& intent,
                              const std::string& source) = 0;
   virtual Result<std::string> GetWorkflow(const std::string& code_hash) = 0;
+  // A blob written by Append; kNotFound if absent.
+  virtual Result<std::string> GetBlob(const std::string& key) = 0;
 
   virtual Result<model::RunRecord> GetRun(const std::string& run_id) = 0;
   virtual Result<std::vector<model::RunRecord>> ListRuns(const RunFilter& filter) = 0;

@@ -63,9 +63,10 @@ Status ServerProcess::Start() {
   std::string port_file = data_dir_ + "/port-" + std::to_string(instance_);
   std::error_code ec;
   fs::remove(port_file, ec);
-  std::vector<std::string> args{KeelBinary(),  "serve",       "--data-dir",  data_dir_,
-                                "--listen",    "127.0.0.1:0", "--workflows", options_.workflows_dir,
-                                "--port-file", port_file};
+  std::vector<std::string> args{
+      KeelBinary(),  "serve",       "--data-dir",           data_dir_, "--listen",
+      "127.0.0.1:0", "--workflows", options_.workflows_dir, "--lib",   SourceDir() + "/lib",
+      "--port-file", port_file};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::string log = current_log();
   pid_t pid = fork();

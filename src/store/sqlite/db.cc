@@ -38,6 +38,11 @@ Stmt& Stmt::Bind(int i, int64_t v) {
   return *this;
 }
 
+Stmt& Stmt::BindDouble(int i, double v) {
+  sqlite3_bind_double(s_, i, v);
+  return *this;
+}
+
 Stmt& Stmt::BindNull(int i) {
   sqlite3_bind_null(s_, i);
   return *this;

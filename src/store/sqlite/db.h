@@ -27,6 +27,7 @@ class Stmt {
   Stmt& Reset();
   Stmt& Bind(int i, std::string_view v);
   Stmt& Bind(int i, int64_t v);
+  Stmt& BindDouble(int i, double v);
   Stmt& BindNull(int i);
   // SQLITE_ROW → true, SQLITE_DONE → false, anything else → error.
   Result<bool> Step();
@@ -34,6 +35,7 @@ class Stmt {
   Status Exec();
 
   int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
+  double Double(int col) const { return sqlite3_column_double(s_, col); }
   std::string Text(int col) const;
   bool IsNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
 

@@ -11,9 +11,11 @@ namespace keel::store::sqlite {
   "id, intent, tenant, caller_user, idempotency_key, correlation_id, payload, "            \
   "budget_deadline_ms, budget_max_steps, code_hash, status, wait_reason, wake_at, "        \
   "deadline_at, result, error_code, error_message, steps_used, lease_owner, lease_epoch, " \
-  "lease_expires_at, created_at, updated_at"
+  "lease_expires_at, created_at, updated_at, budget_max_tools, budget_max_tokens, "         \
+  "budget_max_context, budget_max_cost_usd, tools_used, tokens_used, cost_usd"
 
-#define KEEL_JOURNAL_COLUMNS "run_id, seq, kind, name, request_hash, result, created_at"
+#define KEEL_JOURNAL_COLUMNS \
+  "run_id, seq, kind, name, request_hash, result, created_at, request"
 
 inline model::RunRecord ReadRun(const Stmt& s) {
   model::RunRecord r;
@@ -40,6 +42,13 @@ inline model::RunRecord ReadRun(const Stmt& s) {
   r.lease_expires_at_ms = s.Int(20);
   r.created_at_ms = s.Int(21);
   r.updated_at_ms = s.Int(22);
+  r.budget.max_tools = s.Int(23);
+  r.budget.max_tokens = s.Int(24);
+  r.budget.max_context = s.Int(25);
+  r.budget.max_cost_usd = s.Double(26);
+  r.tools_used = s.Int(27);
+  r.tokens_used = s.Int(28);
+  r.cost_usd = s.Double(29);
   return r;
 }
 
@@ -52,6 +61,7 @@ inline model::JournalEntry ReadEntry(const Stmt& s) {
   e.request_hash = s.Text(4);
   e.result_json = s.Text(5);
   e.created_at_ms = s.Int(6);
+  e.request_json = s.Text(7);
   return e;
 }
 

@@ -89,6 +89,18 @@ Result<std::string> SqliteStore::GetWorkflow(const std::string& code_hash) {
   return std::move(rows->front());
 }
 
+Result<std::string> SqliteStore::GetBlob(const std::string& key) {
+  Result<std::vector<std::string>> rows = Error{Errc::kInternal, "unset"};
+  WithReader([&](Conn& c) {
+    rows = Collect<std::string>(
+        c, "SELECT data FROM blobs WHERE key = ?", [&](Stmt& s) { s.Bind(1, key); },
+        [](const Stmt& s) { return s.Text(0); });
+  });
+  if (!rows) return rows.error();
+  if (rows->empty()) return Error{Errc::kNotFound, "blob " + key + " not found"};
+  return std::move(rows->front());
+}
+
 Result<std::vector<std::tuple<std::string, std::string, int64_t>>> SqliteStore::CountRuns() {
   Result<std::vector<std::tuple<std::string, std::string, int64_t>>> out =
       Error{Errc::kInternal, "unset"};

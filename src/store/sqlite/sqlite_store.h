@@ -57,6 +57,7 @@ class SqliteStore final : public Store {
   Status PutWorkflow(const std::string& code_hash, const std::string& intent,
                      const std::string& source) override;
   Result<std::string> GetWorkflow(const std::string& code_hash) override;
+  Result<std::string> GetBlob(const std::string& key) override;
   Result<model::RunRecord> GetRun(const std::string& run_id) override;
   Result<std::vector<model::RunRecord>> ListRuns(const RunFilter& filter) override;
   Result<std::vector<model::JournalEntry>> ReadJournal(const std::string& run_id, int64_t after_seq,

@@ -198,7 +198,7 @@ TEST_F(SqliteStoreTest, SignalDeliveredBeforeWaitIsConsumed) {
   auto delivered = d.get();
   ASSERT_TRUE(delivered.ok());
   EXPECT_FALSE(delivered->woke);  // not waiting yet
-  SignalWaitRequest req{"r1", "node-a", 1, 1, "go", 0, 0, 0};
+  SignalWaitRequest req{"r1", "node-a", 1, 1, "go", 0, 0};
   Waiter<SignalWaitOutcome> w;
   store_->WaitForSignal(req, w.cb());
   auto out = w.get();
@@ -209,7 +209,7 @@ TEST_F(SqliteStoreTest, SignalDeliveredBeforeWaitIsConsumed) {
 
 TEST_F(SqliteStoreTest, WaitParksThenSignalWakes) {
   ASSERT_TRUE(Admit(NewRun("r1")).ok());
-  SignalWaitRequest req{"r1", "node-a", 1, 1, "go", 5000, 0, 1000};
+  SignalWaitRequest req{"r1", "node-a", 1, 1, "go", 5000, 1000};
   Waiter<SignalWaitOutcome> w;
   store_->WaitForSignal(req, w.cb());
   auto out = w.get();
@@ -234,7 +234,7 @@ TEST_F(SqliteStoreTest, WaitParksThenSignalWakes) {
 
 TEST_F(SqliteStoreTest, SignalTimeoutIsJournaled) {
   ASSERT_TRUE(Admit(NewRun("r1")).ok());
-  SignalWaitRequest req{"r1", "node-a", 1, 1, "go", 5000, 0, 6000};
+  SignalWaitRequest req{"r1", "node-a", 1, 1, "go", 5000, 6000};
   Waiter<SignalWaitOutcome> w;
   store_->WaitForSignal(req, w.cb());
   auto out = w.get();

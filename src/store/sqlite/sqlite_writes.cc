@@ -51,13 +51,15 @@ Status InsertEntry(Conn& c, const model::JournalEntry& e, int64_t now) {
   } else if (e.seq < 1) {
     return Error{Errc::kInternal, "journal seq must start at 1"};
   }
-  auto st = c.Prepare("INSERT INTO journal (" KEEL_JOURNAL_COLUMNS ") VALUES (?,?,?,?,?,?,?)");
+  auto st =
+      c.Prepare("INSERT INTO journal (" KEEL_JOURNAL_COLUMNS ") VALUES (?,?,?,?,?,?,?,?)");
   if (!st) return st.error();
   (*st)->Bind(1, e.run_id).Bind(2, e.seq).Bind(3, model::EntryKindName(e.kind)).Bind(4, e.name);
   (*st)
       ->Bind(5, e.request_hash)
       .Bind(6, e.result_json)
-      .Bind(7, e.created_at_ms ? e.created_at_ms : now);
+      .Bind(7, e.created_at_ms ? e.created_at_ms : now)
+      .Bind(8, e.request_json);
   Status s = (*st)->Exec();
   if (!s && s.error().code == Errc::kConflict) {
     return Error{Errc::kFenced, "run " + e.run_id + ": journal entry " + std::to_string(e.seq) +
@@ -66,20 +68,38 @@ Status InsertEntry(Conn& c, const model::JournalEntry& e, int64_t now) {
   return s;
 }
 
-Status ApplyTransition(Conn& c, const std::string& run_id, const Transition& t, int64_t steps_used,
-                       int64_t now) {
+Status WriteUsage(Conn& c, const std::string& run_id, const UsageUpdate& u) {
+  auto st = c.Prepare(
+      "UPDATE runs SET steps_used = ?, tools_used = ?, tokens_used = ?, cost_usd = ? "
+      "WHERE id = ?");
+  if (!st) return st.error();
+  (*st)->Bind(1, u.steps_used).Bind(2, u.tools_used).Bind(3, u.tokens_used);
+  (*st)->BindDouble(4, u.cost_usd).Bind(5, run_id);
+  return (*st)->Exec();
+}
+
+Status InsertBlob(Conn& c, const Blob& b, int64_t now) {
+  auto st = c.Prepare("INSERT OR IGNORE INTO blobs (key, data, created_at) VALUES (?,?,?)");
+  if (!st) return st.error();
+  (*st)->Bind(1, b.key).Bind(2, b.data).Bind(3, now);
+  return (*st)->Exec();
+}
+
+Status ApplyTransition(Conn& c, const std::string& run_id, const Transition& t,
+                       const std::optional<UsageUpdate>& usage, int64_t now) {
+  if (usage) {
+    if (Status st = WriteUsage(c, run_id, *usage); !st) return st;
+  }
   auto st = c.Prepare(
       "UPDATE runs SET status = ?, wait_reason = ?, wake_at = ?, result = ?, error_code = ?, "
-      "error_message = ?, steps_used = CASE WHEN ? < 0 THEN steps_used ELSE ? END, "
-      "lease_owner = CASE WHEN ? THEN '' ELSE lease_owner END, "
+      "error_message = ?, lease_owner = CASE WHEN ? THEN '' ELSE lease_owner END, "
       "lease_expires_at = CASE WHEN ? THEN 0 ELSE lease_expires_at END, updated_at = ? "
       "WHERE id = ?");
   if (!st) return st.error();
   (*st)->Bind(1, model::StatusName(t.status)).Bind(2, t.wait_reason).Bind(3, t.wake_at_ms);
   (*st)->Bind(4, t.result_json).Bind(5, t.error_code).Bind(6, t.error_message);
-  (*st)->Bind(7, steps_used).Bind(8, steps_used);
-  (*st)->Bind(9, int64_t{t.release_lease}).Bind(10, int64_t{t.release_lease}).Bind(11, now);
-  (*st)->Bind(12, run_id);
+  (*st)->Bind(7, int64_t{t.release_lease}).Bind(8, int64_t{t.release_lease}).Bind(9, now);
+  (*st)->Bind(10, run_id);
   return (*st)->Exec();
 }
 
@@ -146,8 +166,9 @@ void SqliteStore::Admit(AdmitRequest req, Callback<AdmitOutcome> done) {
     auto ins = c.Prepare(
         "INSERT INTO runs (id, intent, tenant, caller_user, idempotency_key, correlation_id, "
         "payload, payload_hash, budget_deadline_ms, budget_max_steps, code_hash, status, "
-        "deadline_at, lease_owner, lease_epoch, lease_expires_at, created_at, updated_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "deadline_at, lease_owner, lease_epoch, lease_expires_at, created_at, updated_at, "
+        "budget_max_tools, budget_max_tokens, budget_max_context, budget_max_cost_usd) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!ins) return ins.error();
     Stmt& s = **ins;
     s.Bind(1, run.id).Bind(2, run.intent).Bind(3, run.tenant).Bind(4, run.user);
@@ -156,6 +177,8 @@ void SqliteStore::Admit(AdmitRequest req, Callback<AdmitOutcome> done) {
     s.Bind(11, run.code_hash).Bind(12, model::StatusName(run.status)).Bind(13, run.deadline_at_ms);
     s.Bind(14, run.lease_owner).Bind(15, run.lease_epoch).Bind(16, run.lease_expires_at_ms);
     s.Bind(17, run.created_at_ms).Bind(18, run.created_at_ms);
+    s.Bind(19, run.budget.max_tools).Bind(20, run.budget.max_tokens);
+    s.Bind(21, run.budget.max_context).BindDouble(22, run.budget.max_cost_usd);
     if (Status st = s.Exec(); !st) return st;
     if (!run.idempotency_key.empty()) {
       auto key = c.Prepare(
@@ -178,10 +201,14 @@ void SqliteStore::Append(AppendRequest req, Callback<Ok> done) {
   auto apply = [req = std::move(req)](Conn& c) -> Status {
     if (Status st = CheckLease(c, req.run_id, req.lease_owner, req.lease_epoch); !st) return st;
     int64_t now = NowMs();
+    for (const auto& b : req.blobs) {
+      if (Status st = InsertBlob(c, b, now); !st) return st;
+    }
     for (const auto& e : req.entries) {
       if (Status st = InsertEntry(c, e, now); !st) return st;
     }
-    if (req.transition) return ApplyTransition(c, req.run_id, *req.transition, req.steps_used, now);
+    if (req.transition) return ApplyTransition(c, req.run_id, *req.transition, req.usage, now);
+    if (req.usage) return WriteUsage(c, req.run_id, *req.usage);
     return OkStatus();
   };
   Submit(Op{std::move(apply), [done = std::move(done)](Status st) {
@@ -226,7 +253,7 @@ void SqliteStore::WaitForSignal(SignalWaitRequest req, Callback<SignalWaitOutcom
       t.wake_at_ms = req.timeout_at_ms;
       t.release_lease = true;
       out->parked = true;
-      return ApplyTransition(c, req.run_id, t, req.steps_used, now);
+      return ApplyTransition(c, req.run_id, t, std::optional<UsageUpdate>(req.usage), now);
     }
     if (Status st = InsertEntry(c, e, now); !st) return st;
     out->parked = false;
@@ -317,7 +344,7 @@ void SqliteStore::Finish(std::string run_id, Transition t, Callback<model::RunRe
     Transition final = t;
     final.release_lease = true;
     final.wake_at_ms = 0;
-    if (Status st = ApplyTransition(c, run_id, final, -1, NowMs()); !st) return st;
+    if (Status st = ApplyTransition(c, run_id, final, std::nullopt, NowMs()); !st) return st;
     auto updated = LoadRun(c, run_id);
     if (!updated) return updated.error();
     *out = std::move(*updated);

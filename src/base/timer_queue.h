@@ -9,7 +9,7 @@
 
 #include "base/clock.h"
 
-namespace keel::engine {
+namespace keel {
 
 // Calls functions at wall-clock times (durable timers are journaled as wall time). One thread,
 // a min-heap; callbacks run on that thread and must only post work elsewhere.
@@ -44,4 +44,4 @@ class TimerQueue {
   std::thread thread_;
 };
 
-}  // namespace keel::engine
+}  // namespace keel

@@ -1,8 +1,8 @@
-#include "engine/timer_queue.h"
+#include "base/timer_queue.h"
 
 #include <chrono>
 
-namespace keel::engine {
+namespace keel {
 
 TimerQueue::TimerQueue(const Clock& clock) : clock_(clock) {}
 
@@ -55,4 +55,4 @@ void TimerQueue::Loop() {
   }
 }
 
-}  // namespace keel::engine
+}  // namespace keel
