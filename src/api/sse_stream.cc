@@ -48,7 +48,8 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
     });
     live_watch_ = engine_.OnLive(run_id_, [self](const std::string& type, const std::string& data) {
       std::string event = "event: " + type + "\ndata: " + data + "\n\n";
-      self->call_->Post([self, event = std::move(event)]() mutable { self->OnLive(std::move(event)); });
+      self->call_->Post(
+          [self, event = std::move(event)]() mutable { self->OnLive(std::move(event)); });
     });
     watching_ = true;
     Response head;

@@ -62,9 +62,9 @@ class Engine {
   // Calls `cb` with events that are not journaled, as they happen: "token" ({"seq","text"}:
   // streamed model text for the llm entry that will take `seq`) and "attempt" ({"seq",
   // "target","outcome","error",...}: a retry, fallback or breaker decision). Until Unwatch.
-  virtual WatchId OnLive(const std::string& run_id,
-                         std::function<void(const std::string& type, const std::string& data_json)>
-                             cb) = 0;
+  virtual WatchId OnLive(
+      const std::string& run_id,
+      std::function<void(const std::string& type, const std::string& data_json)> cb) = 0;
   virtual void Unwatch(WatchId id) = 0;
 
   // Gateway state for `keel status`: {"breakers": [...]} ({} without a gateway).

@@ -27,9 +27,9 @@ LocalEngine::Metrics::Metrics(obs::Registry& r)
 
 obs::Counter& LocalEngine::Metrics::Tokens(const std::string& intent, const std::string& tenant,
                                            const std::string& direction) {
-  return registry.GetCounter("keel_llm_tokens_total", "Model tokens charged to runs",
-                             "intent=\"" + intent + "\",tenant=\"" + tenant +
-                                 "\",direction=\"" + direction + "\"");
+  return registry.GetCounter(
+      "keel_llm_tokens_total", "Model tokens charged to runs",
+      "intent=\"" + intent + "\",tenant=\"" + tenant + "\",direction=\"" + direction + "\"");
 }
 
 obs::Counter& LocalEngine::Metrics::CostMicros(const std::string& intent,

@@ -266,9 +266,8 @@ std::optional<VmEvent> LocalEngine::LiveLlm(ActiveRun& run, const lua::Action& a
     int64_t left = b.max_tokens - run.tokens_used - estimate;
     if (left < 1) {
       ExhaustBudget(run, "max_tokens (" + std::to_string(b.max_tokens) + ") reached: " +
-                             std::to_string(run.tokens_used) +
-                             " used, and the next request to \"" + target + "\" needs about " +
-                             std::to_string(estimate));
+                             std::to_string(run.tokens_used) + " used, and the next request to \"" +
+                             target + "\" needs about " + std::to_string(estimate));
       return std::nullopt;
     }
     // The answer may not spend more than what is left.
@@ -363,8 +362,8 @@ std::optional<VmEvent> LocalEngine::LiveLlm(ActiveRun& run, const lua::Action& a
         return;
       }
       AppendThen(*run, {std::move(e)}, std::nullopt, [this, values](ActiveRun& r) {
-        metrics_->step_seconds.Observe(
-            static_cast<double>(clock_.MonoUs() - r.action_started_us) / 1e6);
+        metrics_->step_seconds.Observe(static_cast<double>(clock_.MonoUs() - r.action_started_us) /
+                                       1e6);
         Drive(r, r.vm->Resume(true, values));
       });
     });
@@ -555,11 +554,11 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
       ev["seq"] = seq;
       watchers_.NotifyLive(id, "attempt", json::serialize(ev));
     };
-    options_.gateway->CallTool(std::move(req), [this, id, batch, i,
-                                                finish](gateway::ToolCallResult r) {
-      batch->results[i] = std::move(r);
-      if (--batch->left == 0) executors_.PostFor(id, finish);
-    });
+    options_.gateway->CallTool(std::move(req),
+                               [this, id, batch, i, finish](gateway::ToolCallResult r) {
+                                 batch->results[i] = std::move(r);
+                                 if (--batch->left == 0) executors_.PostFor(id, finish);
+                               });
   }
   return std::nullopt;
 }
@@ -604,7 +603,8 @@ std::optional<VmEvent> LocalEngine::ReplayCall(ActiveRun& run, const lua::Action
     if (!MatchJournal(run, EntryKind::kConfig, a.name)) return std::nullopt;
     std::string value = ConsumeEntry(run).result_json;
     json::value spec = model::StoredJson(value);
-    if (spec.is_object()) run.loop_max_repeats = static_cast<int>(IntField(spec.as_object(), "loop_max_repeats"));
+    if (spec.is_object())
+      run.loop_max_repeats = static_cast<int>(IntField(spec.as_object(), "loop_max_repeats"));
     return run.vm->Resume(true, {value});
   }
   if (a.op == "llm") {
@@ -617,8 +617,8 @@ std::optional<VmEvent> LocalEngine::ReplayCall(ActiveRun& run, const lua::Action
     if (o && o->if_contains("response") && o->at("response").is_object()) {
       const json::object& resp = o->at("response").as_object();
       if (auto* u = resp.if_contains("usage"); u && u->is_object()) {
-        run.tokens_used += IntField(u->as_object(), "input_tokens") +
-                           IntField(u->as_object(), "output_tokens");
+        run.tokens_used +=
+            IntField(u->as_object(), "input_tokens") + IntField(u->as_object(), "output_tokens");
         run.cost_usd += DoubleField(u->as_object(), "cost_usd");
       }
       std::string content = StringField(resp, "content");
@@ -639,7 +639,8 @@ std::optional<VmEvent> LocalEngine::ReplayCall(ActiveRun& run, const lua::Action
   // tool / tools: a batch was journaled as consecutive entries in one commit.
   std::string on_error;
   auto calls = ParseToolCalls(a, &on_error);
-  if (!calls) return run.vm->Resume(false, {JsonString("ctx." + a.op + ": " + calls.error().message)});
+  if (!calls)
+    return run.vm->Resume(false, {JsonString("ctx." + a.op + ": " + calls.error().message)});
   json::array outcomes;
   for (const auto& c : *calls) {
     if (!run.replaying()) {

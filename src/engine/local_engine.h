@@ -2,23 +2,23 @@
 
 #include <atomic>
 #include <map>
-#include <optional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
 #include "base/random.h"
+#include "base/timer_queue.h"
 #include "engine/engine.h"
 #include "engine/executor_pool.h"
-#include "base/timer_queue.h"
 #include "engine/watchers.h"
 #include "engine/workflow_registry.h"
 #include "gateway/gateway.h"
-#include "model/agent.h"
 #include "lua/workflow_vm.h"
+#include "model/agent.h"
 #include "observability/metrics.h"
 #include "store/store.h"
 
@@ -112,8 +112,8 @@ class LocalEngine final : public Engine {
   std::optional<lua::VmEvent> Live(ActiveRun& run, const lua::Action& a);
   // Commits `entries` (and a transition), then runs `then` on the run's executor.
   void AppendThen(ActiveRun& run, std::vector<model::JournalEntry> entries,
-                  std::optional<store::Transition> transition,
-                  std::function<void(ActiveRun&)> then, std::vector<store::Blob> blobs = {});
+                  std::optional<store::Transition> transition, std::function<void(ActiveRun&)> then,
+                  std::vector<store::Blob> blobs = {});
   // Waits for wall time `wake_at` with the Lua state resident or parked, then resumes.
   std::optional<lua::VmEvent> SleepUntil(ActiveRun& run, int64_t wake_at,
                                          std::vector<model::JournalEntry> entries);

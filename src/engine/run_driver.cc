@@ -197,7 +197,8 @@ std::optional<VmEvent> LocalEngine::HandleAction(ActiveRun& run, const lua::Acti
   auto kind = KindForOp(a.op);
   if (!kind) return run.vm->Resume(false, {JsonString("unknown ctx operation " + a.op)});
   if (run.replaying()) {
-    bool call = *kind == EntryKind::kLlm || *kind == EntryKind::kTool || *kind == EntryKind::kConfig;
+    bool call =
+        *kind == EntryKind::kLlm || *kind == EntryKind::kTool || *kind == EntryKind::kConfig;
     return call ? ReplayCall(run, a) : Replay(run, a);
   }
   if (a.op == "llm") return LiveLlm(run, a);
@@ -211,8 +212,8 @@ bool LocalEngine::MatchJournal(ActiveRun& run, EntryKind want, const std::string
   if (e.kind == want && e.name == name) return true;
   metrics_->nondeterminism.Add();
   FailRun(run, RunStatus::kFailed, "non_determinism",
-          "non-determinism at journal entry " + std::to_string(e.seq) + ": the workflow asked for " +
-              std::string(model::EntryKindName(want)) + " \"" + name +
+          "non-determinism at journal entry " + std::to_string(e.seq) +
+              ": the workflow asked for " + std::string(model::EntryKindName(want)) + " \"" + name +
               "\" but the journal holds " + std::string(model::EntryKindName(e.kind)) + " \"" +
               e.name + "\"");
   return false;

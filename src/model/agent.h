@@ -25,7 +25,7 @@ struct AgentSpec {
   // Near a limit (this share of max_tokens, max_cost_usd or max_steps used), the loop
   // switches to the chain's last (cheapest) model and asks the model to conclude.
   double degrade_at = 0.8;
-  int64_t max_turns = 20;  // model calls per agent run (a safety net under max_steps)
+  int64_t max_turns = 20;            // model calls per agent run (a safety net under max_steps)
   boost::json::value output_schema;  // JSON Schema of the final answer; null: free text
   bool stream = true;                // stream model tokens to the run's event stream
 };

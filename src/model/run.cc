@@ -70,7 +70,8 @@ boost::json::object AgentSpecToJson(const AgentSpec& spec) {
   o["max_turns"] = spec.max_turns;
   o["output_schema"] = spec.output_schema;
   // Lua has no JSON encoder; the loop puts this text in the system prompt.
-  o["output_schema_text"] = spec.output_schema.is_null() ? "" : boost::json::serialize(spec.output_schema);
+  o["output_schema_text"] =
+      spec.output_schema.is_null() ? "" : boost::json::serialize(spec.output_schema);
   o["stream"] = spec.stream;
   return o;
 }

@@ -56,7 +56,7 @@ Status CheckKeys(const toml::table& t) {
       {"server",
        {"listen", "data_dir", "workflows_dir", "lib_dir", "drain_timeout", "http_threads"}},
       {"store", {"synchronous", "read_connections", "max_page_count"}},
-      {"engine", {"executor_threads", "lease_ttl", "resident_sleep"}},
+      {"engine", {"executor_threads", "lease_ttl", "resident_sleep", "loop_max_repeats"}},
       {"lua", {"max_memory_mb", "max_instructions"}},
       {"log", {"level"}},
   };
@@ -92,7 +92,7 @@ Result<Config> LoadConfig(const ServeFlags& flags) {
     }
     if (Status st = CheckKeys(t); !st) return st.error();
     int64_t http_threads = c.http_threads, read_conns = c.read_connections,
-            executors = c.executor_threads;
+            executors = c.executor_threads, loop_max_repeats = c.loop_max_repeats;
     for (Status st : {
              ReadString(t, "server", "listen", c.listen),
              ReadString(t, "server", "data_dir", c.data_dir),
@@ -106,6 +106,7 @@ Result<Config> LoadConfig(const ServeFlags& flags) {
              ReadInt(t, "engine", "executor_threads", 1, 64, executors),
              ReadDuration(t, "engine", "lease_ttl", c.lease_ttl_ms),
              ReadDuration(t, "engine", "resident_sleep", c.resident_sleep_ms),
+             ReadInt(t, "engine", "loop_max_repeats", 0, 1000, loop_max_repeats),
              ReadInt(t, "lua", "max_memory_mb", 1, 65536, c.lua_max_memory_mb),
              ReadInt(t, "lua", "max_instructions", 1000, INT64_MAX, c.lua_max_instructions),
              ReadString(t, "log", "level", c.log_level),
@@ -115,6 +116,12 @@ Result<Config> LoadConfig(const ServeFlags& flags) {
     c.http_threads = static_cast<int>(http_threads);
     c.read_connections = static_cast<int>(read_conns);
     c.executor_threads = static_cast<int>(executors);
+    if (loop_max_repeats == 1) {
+      return Error{Errc::kInvalidArgument,
+                   "engine.loop_max_repeats: 1 would end a run at its first call; use 0 (off) or "
+                   "2 and more"};
+    }
+    c.loop_max_repeats = static_cast<int>(loop_max_repeats);
     std::string config_dir = std::filesystem::path(*flags.config_file).parent_path().string();
     if (config_dir.empty()) config_dir = ".";
     auto gateway = ParseGatewayConfig(t, config_dir);

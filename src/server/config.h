@@ -26,6 +26,7 @@ struct Config {
   int executor_threads = 2;
   int64_t lease_ttl_ms = 15'000;
   int64_t resident_sleep_ms = 1'000;
+  int loop_max_repeats = 3;  // workflows' loop detection (agents set their own)
   int64_t lua_max_memory_mb = 64;
   int64_t lua_max_instructions = 200'000'000;
   std::string log_level = "info";

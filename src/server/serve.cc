@@ -87,9 +87,8 @@ Status RegisterAgents(const Config& c, const std::vector<std::string>& workflows
   std::string path = c.lib_dir + "/keel/agent.lua";
   std::ifstream in(path);
   if (!in) {
-    return Error{Errc::kInvalidArgument,
-                 "agents are configured but the agent loop " + path +
-                     " cannot be read (is lib_dir right?)"};
+    return Error{Errc::kInvalidArgument, "agents are configured but the agent loop " + path +
+                                             " cannot be read (is lib_dir right?)"};
   }
   std::string loop((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (const auto& [name, spec] : c.agents) {
@@ -162,6 +161,7 @@ int Serve(const ServeFlags& flags) {
   eo.vm = limits;
   eo.gateway = &gateway;
   eo.agents = c.agents;
+  eo.loop_max_repeats = c.loop_max_repeats;
   eo.tool_result_inline_bytes = c.gateway.tool_result_inline_bytes;
   engine::LocalEngine engine(eo, **store, registry, SystemClock::Instance(), Random::System(),
                              metrics);

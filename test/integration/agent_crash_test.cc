@@ -44,7 +44,8 @@ default_model = "sim-large"
 
 [providers.sim]
 kind = "openai"
-base_url = ")" + sim.openai_base_url() +
+base_url = ")" +
+         sim.openai_base_url() +
          R"("
 timeout = "10s"
 
@@ -53,7 +54,8 @@ provider = "sim"
 
 [tools.get_weather]
 kind = "http"
-url = ")" + sim.base_url() +
+url = ")" +
+         sim.base_url() +
          R"(/tools/get_weather"
 parameters = { type = "object", properties = { city = { type = "string" } }, required = ["city"] }
 
@@ -162,9 +164,10 @@ TEST(AgentCrashTest, JournaledModelAndToolCallsAreNeverSentAgain) {
     }
   }
   EXPECT_GT(recovered, 0);
-  std::printf("agent crash test: %d kills, %d llm and %d tool entries, %d calls repeated "
-              "because a kill caught them in flight\n",
-              kKills, llm_entries, tool_entries, resent_in_flight);
+  std::printf(
+      "agent crash test: %d kills, %d llm and %d tool entries, %d calls repeated "
+      "because a kill caught them in flight\n",
+      kKills, llm_entries, tool_entries, resent_in_flight);
   std::printf("agent crash test: %lld runs recovered after kills\n",
               static_cast<long long>(recovered));
   server.Kill();

@@ -121,6 +121,12 @@ system_prompt = "You are a test agent."
 tools = ["get_weather", "echo", "add", "big", "sleep"]
 loop_detection = { max_repeats = 3 }
 
+[agents.thrifty]
+model = "default"
+tools = ["get_weather"]
+degrade_at = 0.01
+budget = { max_steps = 10 }
+
 [agents.claude_helper]
 model = "claude-sim"
 system_prompt = "You are a test agent."
@@ -209,8 +215,7 @@ TEST_F(AgentTest, AnthropicProviderRunsTheSameLoop) {
   std::string id = Start("claude_helper", "What is the weather in Oslo?");
   json::value done = WaitTerminal(c_, id);
   ASSERT_EQ(Str(done, "/status"), "succeeded") << json::serialize(done);
-  EXPECT_EQ(Str(done, "/result/answer").rfind("Weather report: ", 0), 0u)
-      << json::serialize(done);
+  EXPECT_EQ(Str(done, "/result/answer").rfind("Weather report: ", 0), 0u) << json::serialize(done);
   EXPECT_EQ(Count(Stats(), "/models/claude-sim/requests"), 2);
 }
 
@@ -219,8 +224,32 @@ TEST_F(AgentTest, WorkflowRunsAnAgentWithCtxAgent) {
       Submit(c_, {{"intent", "agent_call"}, {"payload", {{"message", "weather please"}}}}), "/id");
   json::value done = WaitTerminal(c_, id);
   ASSERT_EQ(Str(done, "/status"), "succeeded") << json::serialize(done);
-  EXPECT_EQ(Str(done, "/result/answer").rfind("Weather report: ", 0), 0u)
-      << json::serialize(done);
+  EXPECT_EQ(Str(done, "/result/answer").rfind("Weather report: ", 0), 0u) << json::serialize(done);
+}
+
+TEST_F(AgentTest, NearALimitTheLoopDegradesToTheCheapestModel) {
+  // degrade_at 0.01: after the first call the agent has used 10% of max_steps.
+  std::string id = Start("thrifty", "What is the weather in Oslo?");
+  json::value done = WaitTerminal(c_, id);
+  ASSERT_EQ(Str(done, "/status"), "succeeded") << json::serialize(done);
+  std::vector<std::string> models;
+  std::string last_request;
+  for (const auto& e : Journal(c_, id)) {
+    if (Str(e, "/kind") != "llm") continue;
+    models.push_back(Str(e, "/result/response/model"));
+    last_request = json::serialize(At(e, "/request"));
+  }
+  EXPECT_EQ(models, (std::vector<std::string>{"sim-large", "sim-small"}));
+  EXPECT_NE(last_request.find("budget for this task is nearly spent"), std::string::npos)
+      << last_request;
+}
+
+TEST_F(AgentTest, WorkflowRepeatingAToolCallEndsWithLoopDetected) {
+  std::string id = Str(Submit(c_, {{"intent", "tool_loop"}, {"payload", json::object()}}), "/id");
+  json::value done = WaitTerminal(c_, id);
+  EXPECT_EQ(Str(done, "/status"), "failed") << json::serialize(done);
+  EXPECT_EQ(Str(done, "/error/code"), "loop_detected") << json::serialize(done);
+  EXPECT_EQ(Count(Stats(), "/tools/echo/requests"), 2);
 }
 
 TEST_F(AgentTest, ParallelToolCallsAreJournaledInOrder) {
@@ -320,8 +349,7 @@ TEST_F(AgentTest, ProviderOutageParksTheRunUntilItRecovers) {
   ASSERT_TRUE(sim_->SetFaults("{}").ok());
   json::value done = WaitTerminal(c_, id);
   EXPECT_EQ(Str(done, "/status"), "succeeded") << json::serialize(done);
-  EXPECT_EQ(Str(done, "/result/answer").rfind("Weather report: ", 0), 0u)
-      << json::serialize(done);
+  EXPECT_EQ(Str(done, "/result/answer").rfind("Weather report: ", 0), 0u) << json::serialize(done);
   // The breakers are visible in /v1/status.
   json::value status = Parse(MustGet(c_, "/v1/status").body);
   EXPECT_TRUE(At(status, "/gateway/breakers").is_array()) << json::serialize(status);
@@ -404,8 +432,8 @@ TEST_F(AgentTest, InterruptReachesTheModelAtTheNextTurn) {
 }
 
 TEST_F(AgentTest, LlmWithoutToolsFromAWorkflow) {
-  std::string id = Str(
-      Submit(c_, {{"intent", "llm_direct"}, {"payload", {{"text", "hello model"}}}}), "/id");
+  std::string id =
+      Str(Submit(c_, {{"intent", "llm_direct"}, {"payload", {{"text", "hello model"}}}}), "/id");
   json::value done = WaitTerminal(c_, id);
   ASSERT_EQ(Str(done, "/status"), "succeeded") << json::serialize(done);
   EXPECT_EQ(Str(done, "/result/content"), "echo: hello model") << json::serialize(done);

@@ -51,8 +51,7 @@ Status InsertEntry(Conn& c, const model::JournalEntry& e, int64_t now) {
   } else if (e.seq < 1) {
     return Error{Errc::kInternal, "journal seq must start at 1"};
   }
-  auto st =
-      c.Prepare("INSERT INTO journal (" KEEL_JOURNAL_COLUMNS ") VALUES (?,?,?,?,?,?,?,?)");
+  auto st = c.Prepare("INSERT INTO journal (" KEEL_JOURNAL_COLUMNS ") VALUES (?,?,?,?,?,?,?,?)");
   if (!st) return st.error();
   (*st)->Bind(1, e.run_id).Bind(2, e.seq).Bind(3, model::EntryKindName(e.kind)).Bind(4, e.name);
   (*st)
