@@ -24,31 +24,14 @@ const SandboxWording& ToolWording() {
   return w;
 }
 
+constexpr std::string_view kReturns = "a function(args)";
+
 Result<std::unique_ptr<Sandbox>> NewSandbox(const PureLimits& limits) {
   auto s = std::make_unique<Sandbox>();
   s->max_memory = limits.max_memory_bytes;
   s->max_instructions = limits.max_instructions;
   if (Status st = OpenSandbox(*s, ToolWording()); !st) return st.error();
   return s;
-}
-
-// Runs the chunk on top of the stack (its top level) and leaves the function it returns.
-Status RunTopLevel(Sandbox& s, const std::string& file_name) {
-  lua_State* L = s.L;
-  int status;
-  {
-    SandboxScope scope(s);
-    status = lua_pcall(L, 0, 1, 0);
-  }
-  if (status != LUA_OK) {
-    return Error{Errc::kInvalidArgument,
-                 file_name + ": top level failed: " + LuaErrorText(L, status, s)};
-  }
-  if (!lua_isfunction(L, -1)) {
-    return Error{Errc::kInvalidArgument,
-                 file_name + ": must return a function(args), returned a " + luaL_typename(L, -1)};
-  }
-  return OkStatus();
 }
 
 }  // namespace
@@ -59,14 +42,13 @@ Result<std::shared_ptr<const PureFunction>> CompilePureFunction(const std::strin
   auto sb = NewSandbox(limits);
   if (!sb) return sb.error();
   Sandbox& s = **sb;
+  auto bytecode = CompileScript(s, file_name, source);
+  if (!bytecode) return bytecode.error();
   auto fn = std::make_shared<PureFunction>();
   fn->file_name = file_name;
   fn->chunk_name = "@" + file_name;
-  if (luaL_loadbufferx(s.L, source.data(), source.size(), fn->chunk_name.c_str(), "t") != LUA_OK) {
-    return Error{Errc::kInvalidArgument, LuaErrorText(s.L, LUA_ERRSYNTAX, s)};
-  }
-  lua_dump(s.L, DumpToString, &fn->bytecode, 0);
-  if (Status st = RunTopLevel(s, file_name); !st) return st.error();
+  fn->bytecode = std::move(*bytecode);
+  if (Status st = RunTopLevel(s, file_name, kReturns); !st) return st.error();
   return std::shared_ptr<const PureFunction>(std::move(fn));
 }
 
@@ -94,7 +76,7 @@ Result<std::string> RunPureFunction(const PureFunction& fn, std::string_view arg
     return Error{Errc::kInternal,
                  "cannot load compiled " + fn.file_name + ": " + LuaErrorText(L, LUA_ERRSYNTAX, s)};
   }
-  if (Status st = RunTopLevel(s, fn.file_name); !st) {
+  if (Status st = RunTopLevel(s, fn.file_name, kReturns); !st) {
     return Error{Errc::kScript, st.error().message};
   }
   if (Status st = PushJson(L, args_json); !st) {

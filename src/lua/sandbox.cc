@@ -196,6 +196,35 @@ std::string LuaErrorText(lua_State* L, int status, const Sandbox& s) {
   return msg ? msg : "error object is not a string";
 }
 
+Result<std::string> CompileScript(Sandbox& s, const std::string& file_name,
+                                  std::string_view source) {
+  std::string chunk_name = "@" + file_name;
+  if (luaL_loadbufferx(s.L, source.data(), source.size(), chunk_name.c_str(), "t") != LUA_OK) {
+    return Error{Errc::kInvalidArgument, LuaErrorText(s.L, LUA_ERRSYNTAX, s)};
+  }
+  std::string bytecode;
+  lua_dump(s.L, DumpToString, &bytecode, 0);
+  return bytecode;
+}
+
+Status RunTopLevel(Sandbox& s, const std::string& file_name, std::string_view expected) {
+  lua_State* L = s.L;
+  int status;
+  {
+    SandboxScope scope(s);
+    status = lua_pcall(L, 0, 1, 0);
+  }
+  if (status != LUA_OK) {
+    return Error{Errc::kInvalidArgument,
+                 file_name + ": top level failed: " + LuaErrorText(L, status, s)};
+  }
+  if (!lua_isfunction(L, -1)) {
+    return Error{Errc::kInvalidArgument, file_name + ": must return " + std::string(expected) +
+                                             ", returned a " + luaL_typename(L, -1)};
+  }
+  return OkStatus();
+}
+
 int DumpToString(lua_State*, const void* p, size_t sz, void* ud) {
   static_cast<std::string*>(ud)->append(static_cast<const char*>(p), sz);
   return 0;

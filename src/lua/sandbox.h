@@ -12,6 +12,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 
@@ -82,6 +83,16 @@ class SandboxScope {
 
 // The message of a failed protected call whose error object is on top of L's stack.
 std::string LuaErrorText(lua_State* L, int status, const Sandbox& s);
+
+// Compiles `source` (text only, never bytecode) as the chunk `file_name` and leaves it on
+// s.L's stack; its bytecode, or kInvalidArgument with the syntax error.
+Result<std::string> CompileScript(Sandbox& s, const std::string& file_name,
+                                  std::string_view source);
+
+// Runs the script chunk on top of the stack (its top level), which must return a function:
+// leaves that function on the stack. kInvalidArgument naming `file_name` otherwise;
+// `expected` says what it should have returned ("a function(args)").
+Status RunTopLevel(Sandbox& s, const std::string& file_name, std::string_view expected);
 
 // lua_dump writer appending to the std::string* passed as `ud`.
 int DumpToString(lua_State* L, const void* p, size_t sz, void* ud);

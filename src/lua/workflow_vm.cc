@@ -72,29 +72,13 @@ Result<std::shared_ptr<const CompiledWorkflow>> CompileWorkflow(const std::strin
   auto st = NewState(limits);
   if (!st) return st.error();
   State& s = **st;
-  lua_State* L = s.L;
-  std::string chunk_name = "@" + file_name;
-  if (luaL_loadbufferx(L, source.data(), source.size(), chunk_name.c_str(), "t") != LUA_OK) {
-    return Error{Errc::kInvalidArgument, LuaErrorText(L, LUA_ERRSYNTAX, s)};
-  }
+  auto bytecode = CompileScript(s, file_name, source);
+  if (!bytecode) return bytecode.error();
   auto compiled = std::make_shared<CompiledWorkflow>();
   compiled->intent = intent;
-  compiled->chunk_name = chunk_name;
-  lua_dump(L, DumpToString, &compiled->bytecode, 0);
-  int status;
-  {
-    SandboxScope scope(s);
-    status = lua_pcall(L, 0, 1, 0);
-  }
-  if (status != LUA_OK) {
-    return Error{Errc::kInvalidArgument,
-                 file_name + ": top level failed: " + LuaErrorText(L, status, s)};
-  }
-  if (!lua_isfunction(L, -1)) {
-    return Error{
-        Errc::kInvalidArgument,
-        file_name + ": must return a function(ctx, input), returned a " + luaL_typename(L, -1)};
-  }
+  compiled->chunk_name = "@" + file_name;
+  compiled->bytecode = std::move(*bytecode);
+  if (Status top = RunTopLevel(s, file_name, "a function(ctx, input)"); !top) return top.error();
   return std::shared_ptr<const CompiledWorkflow>(std::move(compiled));
 }
 

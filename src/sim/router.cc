@@ -171,13 +171,19 @@ Router::Next Router::Chat(Conn& conn, const Request& req, Api api) {
   }
   ChatPlan plan = sim_.PlanChat(*chat, idempotency_key);
   const FaultDecision& f = plan.fault;
-  bool keep = req.keep_alive();
   bool streamed = chat->stream && !f.IsErrorResponse() && plan.status == 200 &&
                   f.kind != FaultKind::kReset && f.kind != FaultKind::kBlackhole;
   if (streamed) return Stream(conn, req, plan, api, chat->include_usage);
   if (!sleep_(plan.latency_ms)) return Next::kClose;
   if (f.IsErrorResponse()) return Fail(conn, req, api, f, plan.status, "");
   if (plan.status != 200) return Fail(conn, req, api, f, plan.status, plan.error_message);
+  return Deliver(
+      conn, req, f, 200,
+      api == Api::kOpenAi ? OpenAiBody(plan.completion) : AnthropicBody(plan.completion));
+}
+
+Router::Next Router::Deliver(Conn& conn, const Request& req, const FaultDecision& f, int status,
+                             std::string body) {
   switch (f.kind) {
     case FaultKind::kReset:
       return Next::kReset;
@@ -188,15 +194,14 @@ Router::Next Router::Chat(Conn& conn, const Request& req, Api api) {
     default:
       break;
   }
-  std::string body =
-      api == Api::kOpenAi ? OpenAiBody(plan.completion) : AnthropicBody(plan.completion);
+  bool keep = req.keep_alive();
   if (f.kind == FaultKind::kTruncated) {
-    conn.WriteHead(200, kJson, static_cast<long long>(body.size()), {}, keep);
+    conn.WriteHead(status, kJson, static_cast<long long>(body.size()), {}, keep);
     conn.Write(Cut(body));
     return Next::kClose;
   }
   if (f.kind == FaultKind::kMalformed) body = Cut(body);
-  conn.Respond(200, kJson, body, {}, keep);
+  conn.Respond(status, kJson, body, {}, keep);
   return keep ? Next::kKeepAlive : Next::kClose;
 }
 
@@ -255,28 +260,9 @@ Router::Next Router::Tool(Conn& conn, const Request& req, const std::string& nam
   ToolPlan plan =
       sim_.PlanTool(name, req.body(), Header(req, "idempotency-key"), Header(req, "traceparent"));
   const FaultDecision& f = plan.fault;
-  bool keep = req.keep_alive();
   if (!sleep_(plan.sleep_ms)) return Next::kClose;
   if (f.IsErrorResponse()) return Fail(conn, req, Api::kTool, f, plan.status, "");
-  switch (f.kind) {
-    case FaultKind::kReset:
-      return Next::kReset;
-    case FaultKind::kBlackhole:
-    case FaultKind::kStall:
-      conn.WaitForClose();
-      return Next::kClose;
-    default:
-      break;
-  }
-  std::string body = json::serialize(plan.body);
-  if (f.kind == FaultKind::kTruncated) {
-    conn.WriteHead(plan.status, kJson, static_cast<long long>(body.size()), {}, keep);
-    conn.Write(Cut(body));
-    return Next::kClose;
-  }
-  if (f.kind == FaultKind::kMalformed) body = Cut(body);
-  conn.Respond(plan.status, kJson, body, {}, keep);
-  return keep ? Next::kKeepAlive : Next::kClose;
+  return Deliver(conn, req, f, plan.status, json::serialize(plan.body));
 }
 
 Router::Next Router::Admin(Conn& conn, const Request& req, const std::string& path) {

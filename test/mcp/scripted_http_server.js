@@ -1,7 +1,7 @@
 // A small MCP server over streamable HTTP for the gateway's MCP client tests: it answers with
 // plain JSON (the everything server always streams SSE), insists on the session id and
 // protocol version headers, and can stream a request to the client before its response,
-// hold a response forever, or forget its session. It listens on 127.0.0.1 on a free port,
+// stream an endless line, hold a response forever, or forget its session. It listens on 127.0.0.1 on a free port,
 // prints "listening <port>" on stdout, and logs each request it gets as one line there.
 "use strict";
 const http = require("http");
@@ -40,6 +40,11 @@ function onCall(req, res, msg) {
     });
     res.write(`data: ${JSON.stringify({ jsonrpc: "2.0", method: "notifications/progress", params: {} })}\n\n`);
     res.write(`data: ${JSON.stringify({ jsonrpc: "2.0", id: pingId, method: "ping" })}\n\n`);
+    return;
+  }
+  if (name === "sse-endless-line") {  // one data line longer than the client buffers
+    res.writeHead(200, { "Content-Type": "text/event-stream" });
+    res.end("data: " + "x".repeat(9 << 20));
     return;
   }
   json(res, 200, result(msg.id, { content: [{ type: "text", text: "unknown " + name }], isError: true }));

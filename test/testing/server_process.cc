@@ -1,17 +1,15 @@
 #include "test/testing/server_process.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
+#include <utility>
 
 namespace keel::testing {
 
@@ -58,82 +56,26 @@ std::string ServerProcess::log_of_start(int n) const {
 }
 
 Status ServerProcess::Start() {
-  if (pid_ > 0) return Error{Errc::kInvalidArgument, "server already running"};
+  if (running()) return Error{Errc::kInvalidArgument, "server already running"};
   ++starts_;
   std::string port_file = data_dir_ + "/port-" + std::to_string(instance_);
-  std::error_code ec;
-  fs::remove(port_file, ec);
   std::vector<std::string> args{
       KeelBinary(),  "serve",       "--data-dir",           data_dir_, "--listen",
       "127.0.0.1:0", "--workflows", options_.workflows_dir, "--lib",   SourceDir() + "/lib",
       "--port-file", port_file};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
-  std::string log = current_log();
-  pid_t pid = fork();
-  if (pid < 0) return Error{Errc::kInternal, "fork failed"};
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    int devnull = ::open("/dev/null", O_WRONLY);
-    if (devnull >= 0) dup2(devnull, STDOUT_FILENO);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  pid_ = pid;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::ifstream in(port_file);
-    int port = 0;
-    if (in >> port && port > 0) {
-      port_ = port;
-      return OkStatus();
-    }
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      std::ifstream err(log);
-      std::stringstream buf;
-      buf << err.rdbuf();
-      return Error{Errc::kUnavailable, "keel serve exited during start-up: " + buf.str()};
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  Kill();
-  return Error{Errc::kTimeout, "keel serve did not listen within 30 s"};
+  auto port = child_.StartListening(std::move(args), current_log(), port_file);
+  if (!port) return port.error();
+  port_ = *port;
+  return OkStatus();
 }
 
-void ServerProcess::Kill() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-}
+void ServerProcess::Kill() { child_.Kill(); }
 
-Result<int> ServerProcess::WaitExit(int timeout_ms) {
-  if (pid_ <= 0) return Error{Errc::kInvalidArgument, "server not running"};
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      if (WIFEXITED(status)) return WEXITSTATUS(status);
-      return -WTERMSIG(status);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return Error{Errc::kTimeout, "server did not exit in time"};
-}
+Result<int> ServerProcess::WaitExit(int timeout_ms) { return child_.WaitExit(timeout_ms); }
 
 Result<int> ServerProcess::Terminate(int timeout_ms) {
-  if (pid_ <= 0) return Error{Errc::kInvalidArgument, "server not running"};
-  ::kill(pid_, SIGTERM);
+  if (Status s = child_.Signal(SIGTERM); !s.ok()) return s.error();
   auto r = WaitExit(timeout_ms);
   if (!r) Kill();
   return r;
@@ -145,12 +87,7 @@ client::HttpClient ServerProcess::Client(int64_t timeout_ms) const {
 
 std::string ServerProcess::Logs() const {
   std::string all;
-  for (int i = 1; i <= starts_; ++i) {
-    std::ifstream in(log_of_start(i));
-    std::stringstream buf;
-    buf << in.rdbuf();
-    all += buf.str();
-  }
+  for (int i = 1; i <= starts_; ++i) all += ReadFileOrEmpty(log_of_start(i));
   return all;
 }
 

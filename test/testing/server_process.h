@@ -1,12 +1,12 @@
 #pragma once
 
-#include <sys/types.h>
-
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "client/http_client.h"
+#include "test/testing/child_process.h"
 
 namespace keel::testing {
 
@@ -34,7 +34,7 @@ class ServerProcess {
   // Waits for the process to exit by itself (for start-up failures).
   Result<int> WaitExit(int timeout_ms);
 
-  bool running() const { return pid_ > 0; }
+  bool running() const { return child_.running(); }
   int port() const { return port_; }
   const std::string& data_dir() const { return data_dir_; }
   std::string db_path() const { return data_dir_ + "/keel.db"; }
@@ -55,7 +55,7 @@ class ServerProcess {
   Options options_;
   std::string data_dir_;
   bool own_dir_ = false;
-  pid_t pid_ = -1;
+  ChildProcess child_{"keel serve"};
   int port_ = 0;
   int starts_ = 0;
   int instance_ = 0;  // several objects may share one data dir; files are named per object

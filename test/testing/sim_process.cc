@@ -1,17 +1,9 @@
 #include "test/testing/sim_process.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <thread>
+#include <utility>
 
 #include "client/http_client.h"
 #include "test/testing/server_process.h"
@@ -19,17 +11,6 @@
 namespace keel::testing {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
-}  // namespace
 
 std::string SimProcess::Binary() {
   const char* dir = std::getenv("KEEL_BIN_DIR");
@@ -65,75 +46,32 @@ std::string SimProcess::log_of_start(int n) const {
 
 std::string SimProcess::Logs() const {
   std::string all;
-  for (int i = 1; i <= starts_; ++i) all += ReadFile(log_of_start(i));
+  for (int i = 1; i <= starts_; ++i) all += ReadFileOrEmpty(log_of_start(i));
   return all;
 }
 
 Status SimProcess::Start() {
-  if (pid_ > 0) return Error{Errc::kInvalidArgument, "keel-llm-sim already running"};
+  if (running()) return Error{Errc::kInvalidArgument, "keel-llm-sim already running"};
   if (log_dir_.empty()) return Error{Errc::kInternal, "cannot create a log directory"};
   ++starts_;
   std::string port_file = log_dir_ + "/sim-port-" + std::to_string(instance_);
-  std::error_code ec;
-  fs::remove(port_file, ec);
   std::vector<std::string> args{Binary(), "--listen", "127.0.0.1:0", "--port-file", port_file};
   if (!options_.scenario_file.empty()) {
     args.push_back("--scenario");
     args.push_back(options_.scenario_file);
   }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
-  std::string log = log_of_start(starts_);
-  pid_t pid = fork();
-  if (pid < 0) return Error{Errc::kInternal, "fork failed"};
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    int devnull = ::open("/dev/null", O_WRONLY);
-    if (devnull >= 0) dup2(devnull, STDOUT_FILENO);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  pid_ = pid;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::ifstream in(port_file);
-    int port = 0;
-    if (in >> port && port > 0) {
-      port_ = port;
-      return OkStatus();
-    }
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      std::string how = WIFEXITED(status)
-                            ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                            : "was killed by signal " + std::to_string(WTERMSIG(status));
-      return Error{Errc::kUnavailable,
-                   "keel-llm-sim (" + Binary() + ") " + how + " during start-up: " + ReadFile(log)};
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  Kill();
-  return Error{Errc::kTimeout, "keel-llm-sim did not listen within 30 s: " + ReadFile(log)};
+  auto port = child_.StartListening(std::move(args), log_of_start(starts_), port_file);
+  if (!port) return port.error();
+  port_ = *port;
+  return OkStatus();
 }
 
-void SimProcess::Kill() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-}
+void SimProcess::Kill() { child_.Kill(); }
 
 Result<std::string> SimProcess::Admin(const std::string& method, const std::string& target,
                                       const std::string& body) {
-  if (pid_ <= 0) return Error{Errc::kUnavailable, "keel-llm-sim is not running"};
+  if (!running()) return Error{Errc::kUnavailable, "keel-llm-sim is not running"};
   client::HttpClient c("127.0.0.1", port_, 10'000);
   auto r = c.Request(method, target, body);
   if (!r) return r.error();

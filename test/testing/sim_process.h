@@ -1,12 +1,11 @@
 #pragma once
 
-#include <sys/types.h>
-
 #include <boost/json.hpp>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "test/testing/child_process.h"
 
 namespace keel::testing {
 
@@ -33,7 +32,7 @@ class SimProcess {
   // SIGKILL, then reap.
   void Kill();
 
-  bool running() const { return pid_ > 0; }
+  bool running() const { return child_.running(); }
   int port() const { return port_; }
   std::string base_url() const;         // http://127.0.0.1:PORT
   std::string openai_base_url() const;  // base_url() + "/v1"
@@ -56,7 +55,7 @@ class SimProcess {
   Options options_;
   std::string log_dir_;
   bool own_dir_ = false;
-  pid_t pid_ = -1;
+  ChildProcess child_{"keel-llm-sim (" + Binary() + ")"};
   int port_ = 0;
   int starts_ = 0;
   int instance_ = 0;

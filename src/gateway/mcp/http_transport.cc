@@ -8,7 +8,7 @@
 #include <memory>
 #include <mutex>
 
-#include "gateway/mcp/sse_parser.h"
+#include "gateway/http/sse_parser.h"
 #include "observability/log.h"
 
 namespace keel::gateway::mcp {
@@ -60,6 +60,7 @@ struct Transfer {
   bool decided = false;
   bool sse = false;
   bool too_big = false;
+  std::string stream_error;  // the event stream could not be read
   SseParser parser;
   std::optional<json::object> response;
   std::vector<Message> server_requests;
@@ -102,16 +103,22 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     t->decided = true;
   }
   if (t->sse) {
-    t->parser.Feed(chunk, [&](std::string_view event) {
+    Status s = t->parser.Feed(chunk, [&](const SseEvent& event) {
       boost::system::error_code ec;
-      json::value v = json::parse(event, ec);
-      if (ec) return;  // not JSON-RPC (a keep-alive, a priming event): nothing for us
+      json::value v = json::parse(event.data, ec);
+      // Not JSON-RPC (a keep-alive, a priming event): nothing for us.
+      if (ec) return OkStatus();
       if (v.is_array()) {
         for (const json::value& m : v.as_array()) t->OnMessage(m);
       } else {
         t->OnMessage(v);
       }
+      return OkStatus();
     });
+    if (!s.ok()) {
+      t->stream_error = s.error().message;
+      return 0;  // aborts the transfer
+    }
     return chunk.size();
   }
   if (t->body.size() + chunk.size() > kMaxBodyBytes) {
@@ -293,6 +300,9 @@ Result<HttpTransport::Exchange> HttpTransport::Post(const std::string& body,
   if (cancelled) return Error{Errc::kUnavailable, "cancelled"};
   if (timed_out || code == CURLE_OPERATION_TIMEDOUT) {
     return Error{Errc::kTimeout, "no answer within " + std::to_string(timeout_ms) + " ms"};
+  }
+  if (!t.stream_error.empty()) {
+    return Error{Errc::kUnavailable, "the event stream is unreadable: " + t.stream_error};
   }
   if (t.too_big) {
     return Error{Errc::kUnavailable,

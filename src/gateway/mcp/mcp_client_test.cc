@@ -15,13 +15,10 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <functional>
-#include <sstream>
-#include <thread>
+
+#include "test/testing/child_process.h"
+#include "test/testing/server_process.h"
 
 extern char** environ;
 
@@ -31,11 +28,10 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-std::string SourceDir() {
-  const char* dir = std::getenv("KEEL_SOURCE_DIR");
-  return dir ? dir : ".";
-}
-std::string McpTestDir() { return SourceDir() + "/test/mcp"; }
+using ::keel::testing::ReadFileOrEmpty;
+using ::keel::testing::WaitFor;
+
+std::string McpTestDir() { return ::keel::testing::ServerProcess::SourceDir() + "/test/mcp"; }
 std::string EverythingJs() {
   return McpTestDir() + "/node_modules/@modelcontextprotocol/server-everything/dist/index.js";
 }
@@ -49,27 +45,7 @@ std::string ScriptedHttp() { return McpTestDir() + "/scripted_http_server.js"; }
          << EverythingJs() << " is missing: run `npm ci --prefix test/mcp` in the source tree";
 }
 
-std::string MakeTempDir() {
-  std::string tmpl = (fs::temp_directory_path() / "keel-mcp-test-XXXXXX").string();
-  char* made = mkdtemp(tmpl.data());
-  return made ? std::string(made) : std::string();
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool WaitFor(const std::function<bool()>& pred, int timeout_ms) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
+std::string MakeTempDir() { return ::keel::testing::ServerProcess::MakeTempDir("keel-mcp-test-"); }
 
 int CountOf(const std::string& haystack, const std::string& needle) {
   int n = 0;
@@ -115,7 +91,7 @@ class ServerChild {
     }
   }
   bool started() const { return pid_ > 0; }
-  std::string Log() const { return ReadFile(log_); }
+  std::string Log() const { return ReadFileOrEmpty(log_); }
 
  private:
   std::string log_;
@@ -285,13 +261,13 @@ TEST(EverythingStdioRestartTest, AKilledServerIsRestartedByTheNextCall) {
                                    EverythingJs()}));
   ASSERT_TRUE(c.Connect().ok());
   ASSERT_NO_FATAL_FAILURE(ExpectEcho(c, "before", "Echo: "));
-  pid_t first = std::stoi(ReadFile(pid_file));
+  pid_t first = std::stoi(ReadFileOrEmpty(pid_file));
   ASSERT_EQ(kill(first, SIGKILL), 0);
   // The client reaps its child once it noticed the exit; then the pid is gone.
   ASSERT_TRUE(WaitFor([&] { return kill(first, 0) == -1 && errno == ESRCH; }, 10'000));
 
   ASSERT_NO_FATAL_FAILURE(ExpectEcho(c, "after", "Echo: "));
-  pid_t second = std::stoi(ReadFile(pid_file));
+  pid_t second = std::stoi(ReadFileOrEmpty(pid_file));
   EXPECT_NE(second, first);
   EXPECT_EQ(kill(second, 0), 0) << "the restarted server runs";
   fs::remove_all(dir);
@@ -436,9 +412,10 @@ TEST(McpStdioTest, TimeoutNamesServerAndMethodAndCancelsOnTheServer) {
   EXPECT_EQ(r.error().message, "mcp server 'slow': tools/call 'never': no answer within 300 ms");
   // The call was request 2 (after initialize); the server hears that the client gave up.
   EXPECT_TRUE(WaitFor(
-      [&] { return Contains(ReadFile(log), R"("method":"notifications/cancelled")"); }, 5'000))
-      << ReadFile(log);
-  EXPECT_TRUE(Contains(ReadFile(log), R"("requestId":2)")) << ReadFile(log);
+      [&] { return Contains(ReadFileOrEmpty(log), R"("method":"notifications/cancelled")"); },
+      5'000))
+      << ReadFileOrEmpty(log);
+  EXPECT_TRUE(Contains(ReadFileOrEmpty(log), R"("requestId":2)")) << ReadFileOrEmpty(log);
   // The connection survives a timeout.
   ASSERT_NO_FATAL_FAILURE(ExpectEcho(c, "still here", ""));
   fs::remove_all(dir);
@@ -451,7 +428,7 @@ TEST(McpStdioTest, CancelEndsAWaitingCall) {
   ASSERT_TRUE(c.Connect().ok());
   auto token = std::make_shared<CancelToken>();
   std::thread canceller([&] {
-    WaitFor([&] { return Contains(ReadFile(log), R"("name":"never")"); }, 10'000);
+    WaitFor([&] { return Contains(ReadFileOrEmpty(log), R"("name":"never")"); }, 10'000);
     token->Cancel();
   });
   auto r = c.CallTool("never", json::object{}, token);
@@ -459,14 +436,15 @@ TEST(McpStdioTest, CancelEndsAWaitingCall) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::kUnavailable);
   EXPECT_EQ(r.error().message, "mcp server 'slow': tools/call 'never': cancelled");
-  EXPECT_TRUE(WaitFor([&] { return Contains(ReadFile(log), R"("reason":"cancelled")"); }, 5'000))
-      << ReadFile(log);
+  EXPECT_TRUE(
+      WaitFor([&] { return Contains(ReadFileOrEmpty(log), R"("reason":"cancelled")"); }, 5'000))
+      << ReadFileOrEmpty(log);
 
   // A token cancelled beforehand stops the call before it is sent.
   auto r2 = c.CallTool("echo", Echo("not sent"), token);
   ASSERT_FALSE(r2.ok());
   EXPECT_EQ(r2.error().code, Errc::kUnavailable);
-  EXPECT_FALSE(Contains(ReadFile(log), "not sent"));
+  EXPECT_FALSE(Contains(ReadFileOrEmpty(log), "not sent"));
   fs::remove_all(dir);
 }
 
@@ -578,6 +556,17 @@ TEST_F(ScriptedHttpTest, SseStreamWithAServerRequestBeforeTheResponse) {
   auto r = c.CallTool("sse-ask-ping", json::object{}, nullptr);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(Text(*r), "pong");
+}
+
+TEST_F(ScriptedHttpTest, AnEndlessEventStreamLineFailsTheCall) {
+  McpClient c(Http("sse", Url()));
+  auto r = c.CallTool("sse-endless-line", json::object{}, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kUnavailable);
+  EXPECT_EQ(r.error().message,
+            "mcp server 'sse': tools/call 'sse-endless-line': the event stream is unreadable: "
+            "event stream line longer than 8388608 bytes");
+  ASSERT_NO_FATAL_FAILURE(ExpectEcho(c, "still fine", ""));
 }
 
 TEST_F(ScriptedHttpTest, AnExpiredSessionIsReplacedOnTheNextCall) {

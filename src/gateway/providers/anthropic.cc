@@ -4,7 +4,7 @@
 #include <optional>
 
 #include "gateway/providers/adapters.h"
-#include "gateway/providers/sse_parser.h"
+#include "gateway/providers/sse_stream.h"
 #include "gateway/providers/wire_util.h"
 
 namespace keel::gateway {
@@ -35,6 +35,16 @@ json::value ArgumentsObject(const json::value* args) {
   return json::object{{"$raw", json::serialize(*args)}};
 }
 
+json::value WireTool(std::string_view name, const json::value* description,
+                     const json::value* parameters) {
+  json::object wt;
+  wt["name"] = name;
+  if (description && !description->is_null()) wt["description"] = *description;
+  wt["input_schema"] =
+      parameters && parameters->is_object() ? *parameters : json::value({{"type", "object"}});
+  return wt;
+}
+
 // Anthropic's stop reasons in OpenAI's names, the neutral format's.
 std::string FinishReason(std::string_view stop_reason) {
   if (stop_reason == "end_turn" || stop_reason == "stop_sequence") return "stop";
@@ -52,33 +62,17 @@ std::string ErrorText(const json::object& o) {
   return Snippet(json::serialize(o));
 }
 
-class AnthropicStream final : public StreamAccumulator {
- public:
-  Status Feed(std::string_view bytes,
-              const std::function<void(std::string_view)>& on_text) override {
-    if (failed_) return *failed_;
-    Status s = parser_.Feed(bytes, [&](const SseEvent& e) { return OnEvent(e, on_text); });
-    return Check(std::move(s));
-  }
+// An empty balance comes back as 402, or as a 400/403 that only its text tells apart from a
+// bad request.
+bool IsSpendLimit(int status, const wire::ProviderError& pe) {
+  if (status == 402) return true;
+  return (status == 400 || status == 403) &&
+         (pe.type == "billing_error" || wire::ContainsIgnoreCase(pe.message, "credit balance"));
+}
 
-  Result<ChatResponse> Finish() override {
-    if (failed_) return *failed_;
-    if (!stopped_) {
-      Status s = Check(parser_.Flush([&](const SseEvent& e) { return OnEvent(e, {}); }));
-      if (!s.ok()) return s.error();
-    }
-    if (!stopped_) return Bad("stream ended before message_stop");
-    ChatResponse r = response_;
-    for (auto& [index, block] : blocks_) {
-      if (block.type != "tool_use") continue;
-      ToolCall call = block.call;
-      // The input arrives as JSON fragments; a call without any has the start event's input.
-      call.arguments_json = block.has_json ? block.json : block.initial_input;
-      if (call.arguments_json.empty()) call.arguments_json = "{}";
-      r.tool_calls.push_back(std::move(call));
-    }
-    return r;
-  }
+class AnthropicStream final : public wire::SseStream {
+ public:
+  AnthropicStream() : SseStream("anthropic", "message_stop") {}
 
  private:
   struct Block {
@@ -89,28 +83,21 @@ class AnthropicStream final : public StreamAccumulator {
     bool has_json = false;
   };
 
-  Status Check(Status s) {
-    if (s.ok()) return s;
-    Error e = s.error();
-    if (!e.message.starts_with("anthropic: ")) e.message = "anthropic: " + e.message;
-    failed_ = e;
-    return e;
-  }
-
-  void Text(std::string_view text, const std::function<void(std::string_view)>& on_text) {
-    if (text.empty()) return;
-    response_.content += text;
-    if (on_text) on_text(text);
-  }
-
-  Status OnEvent(const SseEvent& e, const std::function<void(std::string_view)>& on_text) {
-    if (stopped_) return OkStatus();
-    auto parsed = wire::ParseJson(e.data);
-    if (!parsed.ok()) {
-      return Bad("stream event is not JSON (" + parsed.error().message + "): " + Snippet(e.data));
+  void AddToolCalls(ChatResponse& r) const override {
+    for (const auto& [index, block] : blocks_) {
+      if (block.type != "tool_use") continue;
+      ToolCall call = block.call;
+      // The input arrives as JSON fragments; a call without any has the start event's input.
+      call.arguments_json = block.has_json ? block.json : block.initial_input;
+      if (call.arguments_json.empty()) call.arguments_json = "{}";
+      r.tool_calls.push_back(std::move(call));
     }
-    const json::object* o = parsed->if_object();
-    if (!o) return Bad("stream event is not a JSON object: " + Snippet(e.data));
+  }
+
+  Status OnEvent(const SseEvent& e, const TextFn& on_text) override {
+    auto parsed = wire::ParseObject(e.data, "stream event");
+    if (!parsed.ok()) return Bad(parsed.error().message);
+    const json::object* o = &*parsed;
     std::string_view type = GetString(*o, "type");
     if (type.empty()) type = e.event;
 
@@ -118,13 +105,7 @@ class AnthropicStream final : public StreamAccumulator {
     if (type == "message_start") {
       const json::object* msg = GetObject(*o, "message");
       if (!msg) return Bad("message_start without a message: " + Snippet(e.data));
-      response_.response_id = GetString(*msg, "id");
-      response_.provider_model = GetString(*msg, "model");
-      if (const json::object* usage = GetObject(*msg, "usage")) {
-        response_.usage.input_tokens = GetInt(*usage, "input_tokens");
-        response_.usage.output_tokens = GetInt(*usage, "output_tokens");
-        response_.usage_reported = true;
-      }
+      wire::ReadMessageInfo(*msg, "input_tokens", "output_tokens", response_);
       return OkStatus();
     }
     if (type == "content_block_start") {
@@ -174,18 +155,14 @@ class AnthropicStream final : public StreamAccumulator {
       return OkStatus();
     }
     if (type == "message_stop") {
-      stopped_ = true;
+      complete_ = true;
       return OkStatus();
     }
     // ping, content_block_stop, and event types added to the API later.
     return OkStatus();
   }
 
-  SseParser parser_;
-  ChatResponse response_;
   std::map<int64_t, Block> blocks_;  // by content block index
-  bool stopped_ = false;
-  std::optional<Error> failed_;
 };
 
 class AnthropicAdapter final : public ProviderAdapter {
@@ -245,46 +222,23 @@ class AnthropicAdapter final : public ProviderAdapter {
     if (!system.empty()) body["system"] = system;
     body["messages"] = std::move(messages);
 
-    if (const json::array* tools = GetArray(request, "tools"); tools && !tools->empty()) {
-      json::array wire_tools;
-      for (const json::value& t : *tools) {
-        const json::object* tool = t.if_object();
-        if (!tool) continue;
-        json::object wt;
-        wt["name"] = GetString(*tool, "name");
-        if (const json::value* d = tool->if_contains("description"); d && !d->is_null()) {
-          wt["description"] = *d;
-        }
-        const json::value* p = tool->if_contains("parameters");
-        wt["input_schema"] = p && p->is_object() ? *p : json::value({{"type", "object"}});
-        wire_tools.push_back(std::move(wt));
-      }
-      body["tools"] = std::move(wire_tools);
-    }
+    wire::PutTools(request, body, WireTool);
     if (const json::value* t = request.if_contains("temperature"); t && t->is_number()) {
       body["temperature"] = *t;
     }
     if (stream) body["stream"] = true;
 
-    HttpRequest http;
-    http.method = "POST";
-    http.url = wire::JoinUrl(provider.base_url, "messages");
     std::vector<std::pair<std::string, std::string>> headers = {
         {"content-type", "application/json"}, {"anthropic-version", "2023-06-01"}};
     if (stream) headers.emplace_back("accept", "text/event-stream");
     if (!provider.api_key.empty()) headers.emplace_back("x-api-key", provider.api_key);
-    http.headers = wire::MergeHeaders(std::move(headers), provider.headers);
-    http.body = json::serialize(body);
-    return http;
+    return wire::JsonPost(provider, "messages", std::move(headers), body);
   }
 
   Result<ChatResponse> ParseResponse(std::string_view body) const override {
-    auto parsed = wire::ParseJson(body);
-    if (!parsed.ok()) {
-      return Bad("response is not JSON (" + parsed.error().message + "): " + Snippet(body));
-    }
-    const json::object* o = parsed->if_object();
-    if (!o) return Bad("response is not a JSON object: " + Snippet(body));
+    auto parsed = wire::ParseObject(body, "response");
+    if (!parsed.ok()) return Bad(parsed.error().message);
+    const json::object* o = &*parsed;
     if (GetString(*o, "type") == "error") return Bad("response is an error: " + ErrorText(*o));
     const json::array* content = GetArray(*o, "content");
     if (!content) return Bad("response has no content array: " + Snippet(body));
@@ -309,13 +263,7 @@ class AnthropicAdapter final : public ProviderAdapter {
       }
     }
     r.finish_reason = FinishReason(GetString(*o, "stop_reason"));
-    if (const json::object* usage = GetObject(*o, "usage")) {
-      r.usage.input_tokens = GetInt(*usage, "input_tokens");
-      r.usage.output_tokens = GetInt(*usage, "output_tokens");
-      r.usage_reported = true;
-    }
-    r.provider_model = GetString(*o, "model");
-    r.response_id = GetString(*o, "id");
+    wire::ReadMessageInfo(*o, "input_tokens", "output_tokens", r);
     return r;
   }
 
@@ -325,16 +273,7 @@ class AnthropicAdapter final : public ProviderAdapter {
 
   FailureClass ClassifyError(int status, std::string_view body,
                              std::string* message) const override {
-    wire::ProviderError pe = wire::ParseProviderError(body);
-    if (message) *message = pe.message.empty() ? wire::StatusMessage(status, body) : pe.message;
-    // An empty balance comes back as 402, or as a 400/403 that only its text tells apart
-    // from a bad request.
-    if (status == 402) return FailureClass::kSpendLimit;
-    if ((status == 400 || status == 403) &&
-        (pe.type == "billing_error" || wire::ContainsIgnoreCase(pe.message, "credit balance"))) {
-      return FailureClass::kSpendLimit;
-    }
-    return wire::ClassifyStatus(status);
+    return wire::ClassifyError(status, body, message, IsSpendLimit);
   }
 
  private:

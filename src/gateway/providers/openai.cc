@@ -4,7 +4,7 @@
 #include <optional>
 
 #include "gateway/providers/adapters.h"
-#include "gateway/providers/sse_parser.h"
+#include "gateway/providers/sse_stream.h"
 #include "gateway/providers/wire_util.h"
 
 namespace keel::gateway {
@@ -66,6 +66,15 @@ json::object WireMessage(const json::object& m) {
   return m;
 }
 
+json::value WireTool(std::string_view name, const json::value* description,
+                     const json::value* parameters) {
+  json::object fn;
+  fn["name"] = name;
+  if (description && !description->is_null()) fn["description"] = *description;
+  if (parameters && !parameters->is_null()) fn["parameters"] = *parameters;
+  return json::object{{"type", "function"}, {"function", std::move(fn)}};
+}
+
 // Chat Completions "content" may be a string, null, or (from some servers) an array of parts.
 Result<std::string> ContentText(const json::value* content) {
   if (!content || content->is_null()) return std::string();
@@ -88,48 +97,31 @@ std::string StreamErrorText(const json::value& err) {
   return Snippet(wire::AsText(&err));
 }
 
-class OpenAiStream final : public StreamAccumulator {
- public:
-  Status Feed(std::string_view bytes,
-              const std::function<void(std::string_view)>& on_text) override {
-    if (failed_) return *failed_;
-    Status s = parser_.Feed(bytes, [&](const SseEvent& e) { return OnEvent(e, on_text); });
-    return Check(std::move(s));
-  }
+// A 429 is usually a rate limit worth waiting out, but an exhausted quota is not.
+bool IsSpendLimit(int status, const wire::ProviderError& pe) {
+  auto is_quota = [](std::string_view s) {
+    return s == "insufficient_quota" || s == "billing_hard_limit_reached";
+  };
+  return status == 429 && (is_quota(pe.type) || is_quota(pe.code));
+}
 
-  Result<ChatResponse> Finish() override {
-    if (failed_) return *failed_;
-    if (!done_) {
-      Status s = Check(parser_.Flush([&](const SseEvent& e) { return OnEvent(e, {}); }));
-      if (!s.ok()) return s.error();
-    }
-    if (!done_) return Bad("stream ended before [DONE]");
-    ChatResponse r = response_;
-    for (auto& [index, call] : calls_) r.tool_calls.push_back(call);
-    return r;
-  }
+class OpenAiStream final : public wire::SseStream {
+ public:
+  OpenAiStream() : SseStream("openai", "[DONE]") {}
 
  private:
-  Status Check(Status s) {
-    if (s.ok()) return s;
-    Error e = s.error();
-    if (!e.message.starts_with("openai: ")) e.message = "openai: " + e.message;
-    failed_ = e;
-    return e;
+  void AddToolCalls(ChatResponse& r) const override {
+    for (const auto& [index, call] : calls_) r.tool_calls.push_back(call);
   }
 
-  Status OnEvent(const SseEvent& e, const std::function<void(std::string_view)>& on_text) {
-    if (done_) return OkStatus();  // anything after [DONE] is not part of this response
+  Status OnEvent(const SseEvent& e, const TextFn& on_text) override {
     if (e.data == "[DONE]") {
-      done_ = true;
+      complete_ = true;
       return OkStatus();
     }
-    auto parsed = wire::ParseJson(e.data);
-    if (!parsed.ok()) {
-      return Bad("stream event is not JSON (" + parsed.error().message + "): " + Snippet(e.data));
-    }
-    const json::object* chunk = parsed->if_object();
-    if (!chunk) return Bad("stream event is not a JSON object: " + Snippet(e.data));
+    auto parsed = wire::ParseObject(e.data, "stream event");
+    if (!parsed.ok()) return Bad(parsed.error().message);
+    const json::object* chunk = &*parsed;
     if (const json::value* err = chunk->if_contains("error"); err && !err->is_null()) {
       return Bad("stream error: " + StreamErrorText(*err));
     }
@@ -151,23 +143,14 @@ class OpenAiStream final : public StreamAccumulator {
         }
       }
     }
-    if (const json::object* usage = GetObject(*chunk, "usage")) {
-      response_.usage.input_tokens = GetInt(*usage, "prompt_tokens");
-      response_.usage.output_tokens = GetInt(*usage, "completion_tokens");
-      response_.usage_reported = true;
-    }
+    wire::ReadUsage(*chunk, "prompt_tokens", "completion_tokens", response_);
     return OkStatus();
   }
 
-  Status OnDelta(const json::object& delta, std::string_view data,
-                 const std::function<void(std::string_view)>& on_text) {
+  Status OnDelta(const json::object& delta, std::string_view data, const TextFn& on_text) {
     if (const json::value* c = delta.if_contains("content"); c && !c->is_null()) {
       if (!c->is_string()) return Bad("stream delta content is not a string: " + Snippet(data));
-      std::string_view text = c->get_string();
-      if (!text.empty()) {
-        response_.content += text;
-        if (on_text) on_text(text);
-      }
+      Text(c->get_string(), on_text);
     }
     const json::array* calls = GetArray(delta, "tool_calls");
     if (!calls) return OkStatus();
@@ -188,11 +171,7 @@ class OpenAiStream final : public StreamAccumulator {
     return OkStatus();
   }
 
-  SseParser parser_;
-  ChatResponse response_;
   std::map<int64_t, ToolCall> calls_;  // by the stream's tool call index
-  bool done_ = false;
-  std::optional<Error> failed_;
 };
 
 class OpenAiAdapter final : public ProviderAdapter {
@@ -209,23 +188,7 @@ class OpenAiAdapter final : public ProviderAdapter {
       }
     }
     body["messages"] = std::move(messages);
-    if (const json::array* tools = GetArray(request, "tools"); tools && !tools->empty()) {
-      json::array wire_tools;
-      for (const json::value& t : *tools) {
-        const json::object* tool = t.if_object();
-        if (!tool) continue;
-        json::object fn;
-        fn["name"] = GetString(*tool, "name");
-        if (const json::value* d = tool->if_contains("description"); d && !d->is_null()) {
-          fn["description"] = *d;
-        }
-        if (const json::value* p = tool->if_contains("parameters"); p && !p->is_null()) {
-          fn["parameters"] = *p;
-        }
-        wire_tools.push_back(json::object{{"type", "function"}, {"function", std::move(fn)}});
-      }
-      body["tools"] = std::move(wire_tools);
-    }
+    wire::PutTools(request, body, WireTool);
     for (std::string_view key : {"max_tokens", "temperature"}) {
       if (const json::value* v = request.if_contains(key); v && v->is_number()) body[key] = *v;
     }
@@ -234,26 +197,18 @@ class OpenAiAdapter final : public ProviderAdapter {
       body["stream_options"] = {{"include_usage", true}};
     }
 
-    HttpRequest http;
-    http.method = "POST";
-    http.url = wire::JoinUrl(provider.base_url, "chat/completions");
     std::vector<std::pair<std::string, std::string>> headers = {
         {"Content-Type", "application/json"}};
     if (stream) headers.emplace_back("Accept", "text/event-stream");
     if (!provider.api_key.empty())
       headers.emplace_back("Authorization", "Bearer " + provider.api_key);
-    http.headers = wire::MergeHeaders(std::move(headers), provider.headers);
-    http.body = json::serialize(body);
-    return http;
+    return wire::JsonPost(provider, "chat/completions", std::move(headers), body);
   }
 
   Result<ChatResponse> ParseResponse(std::string_view body) const override {
-    auto parsed = wire::ParseJson(body);
-    if (!parsed.ok()) {
-      return Bad("response is not JSON (" + parsed.error().message + "): " + Snippet(body));
-    }
-    const json::object* o = parsed->if_object();
-    if (!o) return Bad("response is not a JSON object: " + Snippet(body));
+    auto parsed = wire::ParseObject(body, "response");
+    if (!parsed.ok()) return Bad(parsed.error().message);
+    const json::object* o = &*parsed;
     if (const json::value* err = o->if_contains("error"); err && !err->is_null()) {
       return Bad("response is an error: " + StreamErrorText(*err));
     }
@@ -284,13 +239,7 @@ class OpenAiAdapter final : public ProviderAdapter {
       }
     }
     r.finish_reason = GetString((*choices)[0].get_object(), "finish_reason");
-    if (const json::object* usage = GetObject(*o, "usage")) {
-      r.usage.input_tokens = GetInt(*usage, "prompt_tokens");
-      r.usage.output_tokens = GetInt(*usage, "completion_tokens");
-      r.usage_reported = true;
-    }
-    r.provider_model = GetString(*o, "model");
-    r.response_id = GetString(*o, "id");
+    wire::ReadMessageInfo(*o, "prompt_tokens", "completion_tokens", r);
     return r;
   }
 
@@ -300,14 +249,7 @@ class OpenAiAdapter final : public ProviderAdapter {
 
   FailureClass ClassifyError(int status, std::string_view body,
                              std::string* message) const override {
-    wire::ProviderError pe = wire::ParseProviderError(body);
-    if (message) *message = pe.message.empty() ? wire::StatusMessage(status, body) : pe.message;
-    auto is_quota = [](std::string_view s) {
-      return s == "insufficient_quota" || s == "billing_hard_limit_reached";
-    };
-    // A 429 is usually a rate limit worth waiting out, but an exhausted quota is not.
-    if (status == 429 && (is_quota(pe.type) || is_quota(pe.code))) return FailureClass::kSpendLimit;
-    return wire::ClassifyStatus(status);
+    return wire::ClassifyError(status, body, message, IsSpendLimit);
   }
 };
 

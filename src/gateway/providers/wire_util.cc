@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <utility>
 
 namespace keel::gateway::wire {
 
@@ -21,6 +22,20 @@ Result<json::value> ParseJson(std::string_view text) {
   json::value v = json::parse(text, ec);
   if (ec) return Error{Errc::kInvalidArgument, ec.message()};
   return v;
+}
+
+Result<json::object> ParseObject(std::string_view text, std::string_view what) {
+  auto parsed = ParseJson(text);
+  if (!parsed.ok()) {
+    return Error{Errc::kInvalidArgument, std::string(what) + " is not JSON (" +
+                                             parsed.error().message + "): " + Snippet(text)};
+  }
+  json::object* o = parsed->if_object();
+  if (!o) {
+    return Error{Errc::kInvalidArgument,
+                 std::string(what) + " is not a JSON object: " + Snippet(text)};
+  }
+  return std::move(*o);
 }
 
 std::string_view GetString(const json::object& o, std::string_view key) {
@@ -51,6 +66,22 @@ int64_t GetInt(const json::object& o, std::string_view key, int64_t fallback) {
       return static_cast<int64_t>(d);
   }
   return fallback;
+}
+
+void ReadUsage(const json::object& o, std::string_view input_key, std::string_view output_key,
+               ChatResponse& r) {
+  const json::object* usage = GetObject(o, "usage");
+  if (!usage) return;
+  r.usage.input_tokens = GetInt(*usage, input_key);
+  r.usage.output_tokens = GetInt(*usage, output_key);
+  r.usage_reported = true;
+}
+
+void ReadMessageInfo(const json::object& o, std::string_view input_key, std::string_view output_key,
+                     ChatResponse& r) {
+  r.response_id = GetString(o, "id");
+  r.provider_model = GetString(o, "model");
+  ReadUsage(o, input_key, output_key, r);
 }
 
 std::string AsText(const json::value* v) {
@@ -96,6 +127,30 @@ std::vector<std::pair<std::string, std::string>> MergeHeaders(
   return defaults;
 }
 
+HttpRequest JsonPost(const ProviderConfig& provider, std::string_view path,
+                     std::vector<std::pair<std::string, std::string>> headers,
+                     const json::object& body) {
+  HttpRequest http;
+  http.method = "POST";
+  http.url = JoinUrl(provider.base_url, path);
+  http.headers = MergeHeaders(std::move(headers), provider.headers);
+  http.body = json::serialize(body);
+  return http;
+}
+
+void PutTools(const json::object& request, json::object& body, ToolToWire to_wire) {
+  const json::array* tools = GetArray(request, "tools");
+  if (!tools || tools->empty()) return;
+  json::array wire_tools;
+  for (const json::value& t : *tools) {
+    const json::object* tool = t.if_object();
+    if (!tool) continue;
+    wire_tools.push_back(to_wire(GetString(*tool, "name"), tool->if_contains("description"),
+                                 tool->if_contains("parameters")));
+  }
+  body["tools"] = std::move(wire_tools);
+}
+
 ProviderError ParseProviderError(std::string_view body) {
   ProviderError pe;
   boost::system::error_code ec;
@@ -132,6 +187,14 @@ FailureClass ClassifyStatus(int status) {
   }
   if (status >= 500 && status <= 599) return FailureClass::kRetryable;
   return FailureClass::kPermanent;
+}
+
+FailureClass ClassifyError(int status, std::string_view body, std::string* message,
+                           bool (*is_spend_limit)(int status, const ProviderError& error)) {
+  ProviderError pe = ParseProviderError(body);
+  if (message) *message = pe.message.empty() ? StatusMessage(status, body) : pe.message;
+  if (is_spend_limit(status, pe)) return FailureClass::kSpendLimit;
+  return ClassifyStatus(status);
 }
 
 }  // namespace keel::gateway::wire

@@ -8,25 +8,13 @@ namespace json = boost::json;
 
 AttemptOutcome ClassifyMcpResult(const Result<McpCallResult>& r, StopReason stopped,
                                  int64_t timeout_ms) {
-  AttemptOutcome o;
-  // An answer that made it in before the stop is still the answer.
-  if (r.ok()) stopped = StopReason::kNone;
-  switch (stopped) {
-    case StopReason::kNone:
-      break;
-    case StopReason::kCancelled:
-      o.kind = AttemptOutcome::Kind::kCancelled;
-      o.error = "cancelled";
-      return o;
-    case StopReason::kDeadline:
-      o.kind = AttemptOutcome::Kind::kDeadline;
-      o.error = "the caller's deadline passed";
-      return o;
-    case StopReason::kTimeout:
-      o.kind = AttemptOutcome::Kind::kRetryable;
-      o.error = "timed out after " + std::to_string(timeout_ms) + " ms";
-      return o;
+  if (auto stop =
+          StoppedOutcome(stopped, r.ok(),
+                         {.kind = AttemptOutcome::Kind::kRetryable,
+                          .error = "timed out after " + std::to_string(timeout_ms) + " ms"})) {
+    return *stop;
   }
+  AttemptOutcome o;
   if (!r.ok()) {
     o.kind = r.error().code == Errc::kInvalidArgument ? AttemptOutcome::Kind::kToolError
                                                       : AttemptOutcome::Kind::kRetryable;

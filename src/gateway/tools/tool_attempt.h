@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace keel::gateway {
@@ -24,5 +25,11 @@ struct AttemptOutcome {
 
 // Why an attempt running on a worker (MCP, Lua) was stopped from outside, if it was.
 enum class StopReason { kNone, kCancelled, kTimeout, kDeadline };
+
+// The outcome of a worker's attempt that was stopped from outside, or nullopt when it was not
+// stopped or its answer (`answered`) made it in before the stop: the answer stands.
+// `on_timeout` is what running past the tool's own timeout means for its kind of tool.
+std::optional<AttemptOutcome> StoppedOutcome(StopReason stopped, bool answered,
+                                             AttemptOutcome on_timeout);
 
 }  // namespace keel::gateway

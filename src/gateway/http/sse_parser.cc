@@ -1,4 +1,4 @@
-#include "gateway/providers/sse_parser.h"
+#include "gateway/http/sse_parser.h"
 
 #include <utility>
 

@@ -18,7 +18,8 @@ struct SseEvent {
 
 // Splits a byte stream into Server-Sent Events (the WHATWG EventSource format) however the
 // bytes are cut: lines end in "\n", "\r\n" or "\r"; a blank line ends an event; ":" lines are
-// comments; "id:" and "retry:" are ignored. Not thread-safe.
+// comments; "id:" and "retry:" are ignored. Streaming model responses (providers/) and MCP's
+// streamable HTTP (mcp/) both read their bodies with it. Not thread-safe.
 class SseParser {
  public:
   using EventFn = std::function<Status(const SseEvent& event)>;
