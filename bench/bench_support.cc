@@ -20,6 +20,42 @@
 namespace keel::bench {
 
 std::atomic<pid_t> g_server_pid{-1};
+namespace {
+std::atomic<pid_t> g_sim_pid{-1};
+
+// Reads a port written by --port-file; 0 while the file is absent or empty.
+int ReadPortFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return 0;
+  char buf[32] = {};
+  ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  return n > 0 ? std::atoi(buf) : 0;
+}
+
+// fork + exec of argv with stderr to `log` and stdin/stdout on /dev/null; -1 if fork failed.
+pid_t Spawn(std::vector<std::string> args, const std::string& log) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    int devnull = ::open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, STDIN_FILENO);
+      dup2(devnull, STDOUT_FILENO);
+    }
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+}  // namespace
 
 double SecondsSince(SteadyClock::time_point t0) {
   return std::chrono::duration<double>(SteadyClock::now() - t0).count();
@@ -55,42 +91,17 @@ Status ServerProcess::Start(int timeout_ms) {
       "127.0.0.1:0",   "--workflows", options_.workflows_dir, "--port-file",     port_file};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::string log = current_log();
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
   exec_time_ = SteadyClock::now();
-  pid_t pid = fork();
+  pid_t pid = Spawn(args, log);
   if (pid < 0) return Error{Errc::kInternal, std::string("fork: ") + std::strerror(errno)};
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    int devnull = ::open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-      dup2(devnull, STDIN_FILENO);
-      dup2(devnull, STDOUT_FILENO);
-    }
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
   pid_ = pid;
   g_server_pid = pid;
   auto deadline = exec_time_ + std::chrono::milliseconds(timeout_ms);
   while (SteadyClock::now() < deadline) {
-    int fd = ::open(port_file.c_str(), O_RDONLY);
-    if (fd >= 0) {
-      char buf[32] = {};
-      ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
-      ::close(fd);
-      int port = n > 0 ? std::atoi(buf) : 0;
-      if (port > 0) {
-        port_ = port;
-        listening_time_ = SteadyClock::now();
-        return OkStatus();
-      }
+    if (int port = ReadPortFile(port_file); port > 0) {
+      port_ = port;
+      listening_time_ = SteadyClock::now();
+      return OkStatus();
     }
     if (!Alive()) {
       std::ifstream err(log);
@@ -144,6 +155,60 @@ bool ServerProcess::Terminate(int timeout_ms) {
   return false;
 }
 
+// --- SimChild --------------------------------------------------------------------------------
+
+SimChild::SimChild(std::string binary, std::string dir, std::vector<std::string> extra_args)
+    : binary_(std::move(binary)), dir_(std::move(dir)), extra_args_(std::move(extra_args)) {}
+
+SimChild::~SimChild() { Kill9(); }
+
+Status SimChild::Start(int timeout_ms) {
+  if (pid_ > 0) return Error{Errc::kInvalidArgument, "simulator already running"};
+  std::string port_file = dir_ + "/sim.port";
+  ::unlink(port_file.c_str());
+  std::vector<std::string> args{binary_, "--listen", "127.0.0.1:0", "--port-file", port_file};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  pid_t pid = Spawn(args, log_path());
+  if (pid < 0) return Error{Errc::kInternal, std::string("fork: ") + std::strerror(errno)};
+  pid_ = pid;
+  g_sim_pid = pid;
+  auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+  while (SteadyClock::now() < deadline) {
+    if (int port = ReadPortFile(port_file); port > 0) {
+      port_ = port;
+      return OkStatus();
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      g_sim_pid = -1;
+      std::ifstream err(log_path());
+      std::stringstream text;
+      text << err.rdbuf();
+      return Error{Errc::kUnavailable,
+                   "keel-llm-sim exited during start-up; stderr: " + text.str()};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  Kill9();
+  return Error{Errc::kTimeout, "keel-llm-sim did not write its port file within " +
+                                   std::to_string(timeout_ms) + " ms"};
+}
+
+void SimChild::Kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  g_sim_pid = -1;
+}
+
+void KillSim() {
+  pid_t pid = g_sim_pid.load();
+  if (pid > 0) ::kill(pid, SIGKILL);
+}
+
 // --- watchdog --------------------------------------------------------------------------------
 
 void ArmWatchdog(const std::string& workload, double seconds) {
@@ -151,6 +216,7 @@ void ArmWatchdog(const std::string& workload, double seconds) {
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
     pid_t pid = g_server_pid.load();
     if (pid > 0) ::kill(pid, SIGKILL);
+    KillSim();
     std::printf(
         "{\"workload\":\"%s\",\"system\":\"keel\",\"error\":\"timeout: the workload did "
         "not finish within %.0f s (server killed)\"}\n",

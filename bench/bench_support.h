@@ -78,6 +78,34 @@ class ServerProcess {
 // The pid of the server currently running (or -1), for the watchdog and signal handlers.
 extern std::atomic<pid_t> g_server_pid;
 
+// A `keel-llm-sim` child on 127.0.0.1 port 0 (G1, G2), with the flags in `extra_args`
+// (--scenario FILE, --latency D). Its stderr goes to <dir>/sim.log. Killed (SIGKILL) when this
+// object dies; its pid is published for the watchdog as the server's is.
+class SimChild {
+ public:
+  SimChild(std::string binary, std::string dir, std::vector<std::string> extra_args = {});
+  ~SimChild();
+  SimChild(const SimChild&) = delete;
+  SimChild& operator=(const SimChild&) = delete;
+
+  // fork+exec, then wait (up to timeout_ms) for the port file.
+  Status Start(int timeout_ms = 30'000);
+  void Kill9();
+  pid_t pid() const { return pid_; }
+  int port() const { return port_; }
+  std::string log_path() const { return dir_ + "/sim.log"; }
+
+ private:
+  std::string binary_;
+  std::string dir_;
+  std::vector<std::string> extra_args_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// SIGKILLs the simulator child, if one runs (for the watchdog, signal handlers and Fail).
+void KillSim();
+
 // Kills the server and exits with status 3 after printing an error JSON line, if the process
 // is still running `seconds` from now. Every workload arms one so it always ends by itself.
 void ArmWatchdog(const std::string& workload, double seconds);

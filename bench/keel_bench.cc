@@ -1,9 +1,13 @@
-// keel_bench: the reference workloads W1-W4 of docs/PERFORMANCE.md against a real `keel serve`.
+// keel_bench: the reference workloads W1-W4 of docs/PERFORMANCE.md against a real `keel serve`,
+// and G1-G2 (the model gateway and the agent loop, gateway_bench.cc) against a real
+// `keel serve` whose model provider is a real `keel-llm-sim`.
 //
 //   keel_bench summary RESULTS_DIR      (the table bench/run_all.sh prints)
-//   keel_bench w1|w2|w3|w4 [--n N] [--c C] [--warmup N] [--label L] [--keel BIN]
-//              [--workflows DIR] [--work-dir DIR] [--timeout-s S] [--keep]
-//              [--server-arg ARG]... [--perf FILE] [--crash-after-ms MS]
+//   keel_bench w1|w2|w3|w4|g1|g2 [--n N] [--c C] [--warmup N] [--label L] [--keel BIN]
+//              [--sim BIN] [--workflows DIR] [--work-dir DIR] [--timeout-s S] [--keep]
+//              [--server-arg ARG]... [--perf FILE] [--crash-after-ms MS] [--calls K]
+//              [--sim-latency-ms MS] [--synchronous full|normal|off]
+//              [--agent-stream true|false]
 //
 // Each invocation starts its own server (fresh data directory under --work-dir, default
 // $TMPDIR or /tmp; only 127.0.0.1), runs one workload, prints one JSON line of results on
@@ -32,7 +36,9 @@
 #include <vector>
 
 #include "bench/bench_support.h"
+#include "bench/gateway_bench.h"
 #include "bench/summary.h"
+#include "bench/workload.h"
 #include "client/http_client.h"
 
 namespace json = boost::json;
@@ -40,214 +46,6 @@ namespace fs = std::filesystem;
 
 namespace keel::bench {
 namespace {
-
-struct Options {
-  std::string workload;
-  std::string keel_bin;
-  std::string workflows_dir;
-  std::string work_dir;
-  std::string label;
-  int n = -1;
-  int c = -1;
-  int warmup = -1;
-  double timeout_s = 300;
-  bool keep = false;
-  std::vector<std::string> server_args;
-  std::string perf_out;          // w1/w2: `perf record` the server over the measured window
-  double crash_after_ms = 1000;  // w3: SIGKILL this long after the first submit
-};
-
-// The 1-minute load average: other work on the machine skews every number, so say how much.
-double LoadAverage() {
-  std::FILE* f = std::fopen("/proc/loadavg", "r");
-  double l = -1;
-  if (f) {
-    if (std::fscanf(f, "%lf", &l) != 1) l = -1;
-    std::fclose(f);
-  }
-  return l;
-}
-
-// Median microseconds of a 4 KiB pwrite + fdatasync in `dir` (the data directory's disk): the
-// floor under every durable step, and the first thing a busy machine slows down.
-double FdatasyncUs(const std::string& dir, int n = 50) {
-  std::string path = dir + "/fsync-probe";
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return -1;
-  std::vector<double> us;
-  char page[4096] = {};
-  for (int i = 0; i < n; ++i) {
-    auto t0 = SteadyClock::now();
-    if (::pwrite(fd, page, sizeof page, static_cast<off_t>(i % 4) * 4096) < 0 ||
-        ::fdatasync(fd) != 0) {
-      break;
-    }
-    us.push_back(MsSince(t0) * 1000);
-  }
-  ::close(fd);
-  ::unlink(path.c_str());
-  return us.empty() ? -1 : Percentile(us, 50);
-}
-
-void Progress(const Options& o, const std::string& msg) {
-  std::fprintf(stderr, "[keel_bench %s] %s\n", o.workload.c_str(), msg.c_str());
-}
-
-// json::serialize prints doubles as 1.5E1; results are read by people too.
-void AppendJson(const json::value& v, std::string& out) {
-  switch (v.kind()) {
-    case json::kind::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& [k, x] : v.get_object()) {
-        if (!first) out += ',';
-        first = false;
-        out += json::serialize(json::string(k));
-        out += ':';
-        AppendJson(x, out);
-      }
-      out += '}';
-      return;
-    }
-    case json::kind::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& x : v.get_array()) {
-        if (!first) out += ',';
-        first = false;
-        AppendJson(x, out);
-      }
-      out += ']';
-      return;
-    }
-    case json::kind::double_: {
-      double d = v.get_double();
-      if (!std::isfinite(d)) {
-        out += "null";
-        return;
-      }
-      char buf[64];
-      auto r = std::to_chars(buf, buf + sizeof buf, d);
-      out.append(buf, r.ptr);
-      return;
-    }
-    default:
-      out += json::serialize(v);
-  }
-}
-
-std::string ToJson(const json::object& o) {
-  std::string out;
-  AppendJson(o, out);
-  return out;
-}
-
-double Round(double v, int digits) {
-  double f = std::pow(10.0, digits);
-  return std::round(v * f) / f;
-}
-
-// Collects request errors from many threads: a count and the first few messages.
-class Errors {
- public:
-  void Add(std::string msg) {
-    std::lock_guard lock(mu_);
-    ++count_;
-    if (first_.size() < 3) first_.push_back(std::move(msg));
-  }
-  int64_t count() const {
-    std::lock_guard lock(mu_);
-    return count_;
-  }
-  json::array first() const {
-    std::lock_guard lock(mu_);
-    json::array a;
-    for (const auto& s : first_) a.emplace_back(s);
-    return a;
-  }
-
- private:
-  mutable std::mutex mu_;
-  int64_t count_ = 0;
-  std::vector<std::string> first_;
-};
-
-std::string Clip(const std::string& s, size_t n = 200) { return s.size() > n ? s.substr(0, n) : s; }
-
-std::string Pad(int i, int width) {
-  std::string s = std::to_string(i);
-  return std::string(width > static_cast<int>(s.size()) ? width - s.size() : 0, '0') + s;
-}
-
-std::string SubmitBody(const std::string& intent, const std::string& wf) {
-  json::object o{{"intent", intent}, {"payload", json::object{{"wf", wf}}}};
-  return json::serialize(o);
-}
-
-double Num(const json::value* v) {
-  if (!v) return -1;
-  if (v->is_int64()) return static_cast<double>(v->get_int64());
-  if (v->is_uint64()) return static_cast<double>(v->get_uint64());
-  if (v->is_double()) return v->get_double();
-  return -1;
-}
-
-// Starts a server on a fresh data directory, or exits the program with an error line.
-struct Fixture {
-  std::string dir;
-  std::unique_ptr<ServerProcess> server;
-  const Options* o = nullptr;
-  double load0 = -1;
-  double fdatasync_us = -1;
-
-  ~Fixture() {
-    if (server) server->Kill9();
-    if (!dir.empty() && !o->keep) {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  }
-};
-
-[[noreturn]] void Fail(const Options& o, const std::string& what, Fixture* fx = nullptr) {
-  json::object out{
-      {"workload", o.workload}, {"system", "keel"}, {"label", o.label}, {"error", what}};
-  if (fx && fx->server) out["server_log"] = fx->server->current_log();
-  std::printf("%s\n", ToJson(out).c_str());
-  std::fflush(stdout);
-  Progress(o, "ERROR: " + what);
-  if (fx && fx->server) fx->server->Kill9();
-  std::_Exit(1);
-}
-
-void StartFixture(const Options& o, Fixture& fx) {
-  fx.o = &o;
-  fx.load0 = LoadAverage();
-  fx.dir = MakeTempDir(o.work_dir, "keel-bench-" + o.workload + "-");
-  if (fx.dir.empty()) Fail(o, "cannot create a temporary directory under " + o.work_dir);
-  fx.fdatasync_us = FdatasyncUs(fx.dir);
-  ServerProcess::Options so;
-  so.binary = o.keel_bin;
-  so.data_dir = fx.dir;
-  so.workflows_dir = o.workflows_dir;
-  so.extra_args = o.server_args;
-  fx.server = std::make_unique<ServerProcess>(so);
-  if (Status st = fx.server->Start(); !st) Fail(o, "server start: " + st.error().message, &fx);
-  Progress(o, "server pid " + std::to_string(fx.server->pid()) +
-                  " on 127.0.0.1:" + std::to_string(fx.server->port()) + ", data " + fx.dir);
-}
-
-json::object Header(const Options& o, double load_at_start, double fdatasync_us) {
-  json::array args;
-  for (const auto& a : o.server_args) args.emplace_back(a);
-  return json::object{{"workload", o.workload},
-                      {"system", "keel"},
-                      {"label", o.label},
-                      {"server_args", args},
-                      {"loadavg_start", load_at_start},
-                      {"loadavg_end", LoadAverage()},
-                      {"fdatasync_us", Round(fdatasync_us, 1)}};
-}
 
 // Counts runs of `intent` with `status` through GET /v1/runs paging; -1 on error.
 int64_t CountListed(int port, const std::string& intent, const std::string& status) {
@@ -273,42 +71,6 @@ int64_t CountListed(int port, const std::string& intent, const std::string& stat
 }
 
 // --- W1 / W2: closed-loop submit-and-wait ----------------------------------------------------
-
-// One POST /v1/runs?wait=30000 of the w1 workflow, checked; returns latency in ms or nullopt.
-std::optional<double> SubmitAndWait(client::HttpClient& c, const std::string& wf, Errors& errs) {
-  std::string body = SubmitBody("w1", wf);
-  auto t0 = SteadyClock::now();
-  auto r = c.Post("/v1/runs?wait=30000", body);
-  double ms = MsSince(t0);
-  if (!r) {
-    errs.Add(wf + ": " + r.error().message);
-    return std::nullopt;
-  }
-  if (r->status != 200) {
-    errs.Add(wf + ": HTTP " + std::to_string(r->status) + " " + Clip(r->body));
-    return std::nullopt;
-  }
-  boost::system::error_code ec;
-  json::value v = json::parse(r->body, ec);
-  const json::object* run = (!ec && v.is_object()) ? &v.get_object() : nullptr;
-  const json::value* status = run ? run->if_contains("status") : nullptr;
-  const json::value* result = run ? run->if_contains("result") : nullptr;
-  bool good = status && status->is_string() && status->get_string() == "succeeded" && result &&
-              result->is_object();
-  if (good) {
-    const auto& res = result->get_object();
-    const auto* last = res.if_contains("last");
-    good = Num(res.if_contains("steps")) == 10 && last && last->is_object() &&
-           Num(last->get_object().if_contains("step")) == 9 &&
-           last->get_object().if_contains("wf") && last->get_object().at("wf").is_string() &&
-           last->get_object().at("wf").get_string() == wf;
-  }
-  if (!good) {
-    errs.Add(wf + ": unexpected run " + Clip(r->body, 400));
-    return std::nullopt;
-  }
-  return ms;
-}
 
 json::object RunLoad(const Options& o, int n, int c, int warmup) {
   Fixture fx;
@@ -866,9 +628,11 @@ std::string SelfDir() {
 
 int Usage(const char* why) {
   std::fprintf(stderr,
-               "keel_bench: %s\nusage: keel_bench w1|w2|w3|w4 [--n N] [--c C] [--warmup N] "
-               "[--label L] [--keel BIN] [--workflows DIR] [--work-dir DIR] [--timeout-s S] "
-               "[--keep] [--server-arg ARG]... [--perf FILE] [--crash-after-ms MS]\n",
+               "keel_bench: %s\nusage: keel_bench w1|w2|w3|w4|g1|g2 [--n N] [--c C] [--warmup N] "
+               "[--label L] [--keel BIN] [--sim BIN] [--workflows DIR] [--work-dir DIR] "
+               "[--timeout-s S] [--keep] [--server-arg ARG]... [--perf FILE] "
+               "[--crash-after-ms MS] [--calls K] [--sim-latency-ms MS] "
+               "[--synchronous full|normal|off] [--agent-stream true|false]\n",
                why);
   return 2;
 }
@@ -876,6 +640,7 @@ int Usage(const char* why) {
 void OnSignal(int sig) {
   pid_t pid = g_server_pid.load();
   if (pid > 0) ::kill(pid, SIGKILL);
+  KillSim();
   signal(sig, SIG_DFL);
   raise(sig);
 }
@@ -893,10 +658,10 @@ int Main(int argc, char** argv) {
   }
   Options o;
   o.workload = argv[1];
-  if (o.workload != "w1" && o.workload != "w2" && o.workload != "w3" && o.workload != "w4") {
-    return Usage("unknown workload");
-  }
+  static const std::set<std::string> kWorkloads{"w1", "w2", "w3", "w4", "g1", "g2"};
+  if (!kWorkloads.count(o.workload)) return Usage("unknown workload");
   o.keel_bin = SelfDir() + "/keel";
+  o.sim_bin = SelfDir() + "/keel-llm-sim";
 #ifdef KEEL_BENCH_WORKFLOWS
   o.workflows_dir = KEEL_BENCH_WORKFLOWS;
 #endif
@@ -933,7 +698,22 @@ int Main(int argc, char** argv) {
       o.perf_out = next();
     else if (a == "--crash-after-ms")
       o.crash_after_ms = std::atof(next().c_str());
-    else
+    else if (a == "--sim")
+      o.sim_bin = next();
+    else if (a == "--calls")
+      o.calls = std::atoi(next().c_str());
+    else if (a == "--sim-latency-ms")
+      o.sim_latency_ms = std::atoi(next().c_str());
+    else if (a == "--synchronous") {
+      o.synchronous = next();
+      if (o.synchronous != "full" && o.synchronous != "normal" && o.synchronous != "off") {
+        return Usage("--synchronous takes full, normal or off");
+      }
+    } else if (a == "--agent-stream") {
+      std::string v = next();
+      if (v != "true" && v != "false") return Usage("--agent-stream takes true or false");
+      o.agent_stream = v == "true";
+    } else
       return Usage(("unknown option " + a).c_str());
   }
   if (o.workflows_dir.empty() || !fs::is_directory(o.workflows_dir)) {
@@ -944,6 +724,12 @@ int Main(int argc, char** argv) {
   }
   if ((o.n != -1 && o.n < 1) || (o.c != -1 && o.c < 1) || o.timeout_s <= 0) {
     return Usage("--n, --c and --timeout-s must be positive");
+  }
+  if (o.calls < 2) return Usage("--calls must be at least 2 (G1 times the gaps between calls)");
+  if (o.sim_latency_ms < 0) return Usage("--sim-latency-ms must not be negative");
+  bool needs_sim = o.workload == "g1" || o.workload == "g2";
+  if (needs_sim && access(o.sim_bin.c_str(), X_OK) != 0) {
+    return Usage(("no keel-llm-sim binary at " + o.sim_bin + " (--sim BIN)").c_str());
   }
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
@@ -957,6 +743,10 @@ int Main(int argc, char** argv) {
     out = RunLoad(o, o.n > 0 ? o.n : 200, o.c > 0 ? o.c : 1, o.warmup >= 0 ? o.warmup : 20);
   } else if (o.workload == "w3") {
     out = RunW3(o, o.n > 0 ? o.n : 500, o.c > 0 ? o.c : 32);
+  } else if (o.workload == "g1") {
+    out = RunG1(o);
+  } else if (o.workload == "g2") {
+    out = RunG2(o);
   } else {
     out = RunW4(o, o.n > 0 ? o.n : 10000, o.c > 0 ? o.c : 32);
   }

@@ -1,7 +1,7 @@
 // `keel_bench summary DIR`: the table bench/run_all.sh prints. Reads DIR/w{1,2,3,4}.jsonl (lines
 // from keel_bench and, when run, from the peers' harness for Restate), groups them by system
-// (the label before "-wN-rM") and prints median [min..max] per metric, then each target of
-// docs/PERFORMANCE.md with its verdict.
+// (the label before "-wN-rM") and prints median [min..max] per metric; then DIR/g{1,2}.jsonl by
+// concurrency; then each target of docs/PERFORMANCE.md with its verdict.
 
 #include "bench/summary.h"
 
@@ -161,6 +161,56 @@ void Verdict(const std::string& what, std::optional<double> value, const std::st
               op.c_str(), Fmt(target).c_str(), result.c_str(), note.c_str());
 }
 
+// The G workloads: one column per case, i.e. concurrency ("c") and simulator latency
+// ("sim_latency_ms"), median [min..max] over the repetitions of each.
+struct ByC {
+  std::string name;
+  std::string path;
+};
+
+using Case = std::pair<int, int>;  // (simulator latency ms, concurrent runs): sorts by latency
+using RowsByC = std::map<Case, std::vector<json::object>>;
+
+std::string CaseName(const Case& k) {
+  std::string s = "c=" + std::to_string(k.second);
+  if (k.first > 0) s += ", sim " + std::to_string(k.first) + " ms";
+  return s;
+}
+
+RowsByC LoadByC(const std::string& path, int& failed) {
+  RowsByC out;
+  for (auto& [system, rows] : Load(path, failed)) {
+    for (auto& row : rows) {
+      auto c = Get(row, "c");
+      auto latency = Get(row, "sim_latency_ms");
+      if (c) out[{latency ? static_cast<int>(*latency) : 0, static_cast<int>(*c)}].push_back(row);
+    }
+  }
+  return out;
+}
+
+std::optional<Stat> StatByC(const RowsByC& rows, const Case& k, const std::string& path) {
+  auto it = rows.find(k);
+  if (it == rows.end()) return std::nullopt;
+  std::vector<double> v;
+  for (const auto& row : it->second) {
+    if (auto x = Get(row, path)) v.push_back(*x);
+  }
+  return Summarize(std::move(v));
+}
+
+void PrintByC(const std::string& title, const RowsByC& rows, const std::vector<ByC>& metrics) {
+  if (rows.empty()) return;
+  std::printf("\n== %s ==\n%-46s", title.c_str(), "metric");
+  for (const auto& [k, _] : rows) std::printf(" %-30s", CaseName(k).c_str());
+  std::printf("\n");
+  for (const auto& m : metrics) {
+    std::printf("%-46s", m.name.c_str());
+    for (const auto& [k, _] : rows) std::printf(" %-30s", Cell(StatByC(rows, k, m.path)).c_str());
+    std::printf("\n");
+  }
+}
+
 }  // namespace
 
 int Summary(const std::string& dir) {
@@ -235,6 +285,8 @@ int Summary(const std::string& dir) {
   std::map<std::string, Rows> all;
   int failed = 0;
   for (const auto& w : workloads) all[w.file] = Load(dir + "/" + w.file + ".jsonl", failed);
+  RowsByC g1 = LoadByC(dir + "/g1.jsonl", failed);
+  RowsByC g2 = LoadByC(dir + "/g2.jsonl", failed);
 
   std::printf("Results in %s (median [min..max] over repetitions)\n", dir.c_str());
   for (const auto& w : workloads) {
@@ -254,6 +306,50 @@ int Summary(const std::string& dir) {
       std::printf("\n");
     }
   }
+
+  PrintByC(
+      "G1: one model call, straight to the simulator vs through Keel (runs of 10 ctx.llm calls)",
+      g1,
+      {{"overhead p50 ms (Keel's time per call, proxy)", "overhead_p50_ms"},
+       {"overhead p99 ms (Keel's time per call, proxy)", "overhead_p99_ms"},
+       {"direct call p50 ms", "direct.p50_ms"},
+       {"direct call p99 ms", "direct.p99_ms"},
+       {"direct calls/s", "direct.calls_per_s"},
+       {"through Keel: run/10 p50 ms", "keel.call_p50_ms"},
+       {"through Keel: run/10 p99 ms", "keel.call_p99_ms"},
+       {"through Keel: run/10 minus direct p50 ms", "call_minus_direct_p50_ms"},
+       {"through Keel: run/10 minus direct p99 ms", "call_minus_direct_p99_ms"},
+       {"through Keel: llm calls/s", "keel.calls_per_s"},
+       {"through Keel: srv step p50 ms (llm entries)", "keel.srv_step_p50_ms"},
+       {"through Keel: srv step p99 ms (llm entries)", "keel.srv_step_p99_ms"},
+       {"through Keel: server CPU us per call", "keel.server_cpu_per_call_us"},
+       {"through Keel: sim CPU s", "keel.sim_cpu_s"},
+       {"via proxy: provider time p50 ms", "timed.provider_p50_ms"},
+       {"via proxy: run/10 p50 ms", "timed.call_p50_ms"},
+       {"plain steps: run/10 p50 ms", "steps.call_p50_ms"},
+       {"plain steps: run/10 p99 ms", "steps.call_p99_ms"},
+       {"plain steps: steps/s", "steps.calls_per_s"},
+       {"plain steps: srv step p50 ms", "steps.srv_step_p50_ms"},
+       {"plain steps: server CPU us per step", "steps.server_cpu_per_call_us"},
+       {"errors", "errors"},
+       {"fdatasync_us (probe before run)", "fdatasync_us"},
+       {"other_cpu_s, through-Keel phase", "keel.other_cpu_s"},
+       {"other_cpu_s, proxy phase", "timed.other_cpu_s"}});
+  PrintByC("G2: agent runs (model -> tool -> model), simulator at zero latency", g2,
+           {{"runs/s", "runs_per_s"},
+            {"run latency p50 ms", "lat_p50_ms"},
+            {"run latency p99 ms", "lat_p99_ms"},
+            {"server CPU ms per run", "server_cpu_per_run_ms"},
+            {"srv step p50 ms (all entries)", "srv_step_p50_ms"},
+            {"srv step p99 ms (all entries)", "srv_step_p99_ms"},
+            {"commits", "srv_commits"},
+            {"commit batch mean", "srv_commit_batch_mean"},
+            {"server peak RSS MB", "server_peak_rss_mb"},
+            {"sim CPU s", "sim_cpu_s"},
+            {"errors", "errors"},
+            {"n", "n"},
+            {"fdatasync_us (probe before run)", "fdatasync_us"},
+            {"other_cpu_s (rest of the machine)", "other_cpu_s"}});
 
   auto keel = [&](const std::string& w, const Metric& m) -> std::optional<double> {
     auto s = StatOf(all[w], "keel", m);
@@ -286,6 +382,17 @@ int Summary(const std::string& dir) {
   Verdict("W4 DB bytes per waiting run (in use, no WAL)",
           keel("w4", {"", {"db_logical_bytes_per_waiting_run"}, {}}), "<=", 512);
   Verdict("W4 release-to-done s", keel("w4", {"", {"release_to_all_done_s"}, {}}), "<=", 3);
+  bool g1_at_64 = false;
+  for (const auto& [k, _] : g1) {
+    if (k.second != 64) continue;
+    g1_at_64 = true;
+    auto p99 = StatByC(g1, k, "overhead_p99_ms");
+    Verdict("G1 overhead p99 ms, " + CaseName(k), p99 ? std::optional(p99->median) : std::nullopt,
+            "<=", 1);
+  }
+  if (!g1.empty() && !g1_at_64) {
+    Verdict("G1 overhead p99 ms, c=64", std::nullopt, "<=", 1, "  (no c=64 run)");
+  }
   if (failed > 0)
     std::printf("\n%d run(s) ended with an error line (see the .jsonl files)\n", failed);
   return 0;
