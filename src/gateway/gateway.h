@@ -38,11 +38,11 @@ struct ModelCallRequest {
   std::string run_id;
   std::string tenant;
   std::string intent;
-  std::string target;            // a model or chain name; empty: the configured default
-  boost::json::object request;   // neutral (chat.h); blob references already resolved
-  int64_t deadline_at_ms = 0;    // wall ms; no attempt starts or outlives it; 0: none
-  bool stream = false;           // stream from the provider; deltas go to on_text
-  bool prefer_last = false;      // degrade: start at the chain's last (cheapest) model
+  std::string target;           // a model or chain name; empty: the configured default
+  boost::json::object request;  // neutral (chat.h); blob references already resolved
+  int64_t deadline_at_ms = 0;   // wall ms; no attempt starts or outlives it; 0: none
+  bool stream = false;          // stream from the provider; deltas go to on_text
+  bool prefer_last = false;     // degrade: start at the chain's last (cheapest) model
   std::shared_ptr<CancelToken> cancel;
   std::function<void(std::string_view text)> on_text;
   AttemptFn on_attempt;

@@ -72,8 +72,7 @@ class AsyncHttpClient {
   AsyncHttpClient& operator=(const AsyncHttpClient&) = delete;
 
   // Starts an exchange. `done` is called exactly once. `cancel` may be null.
-  void Send(HttpRequest request, std::shared_ptr<CancelToken> cancel, DataFn on_data,
-            DoneFn done);
+  void Send(HttpRequest request, std::shared_ptr<CancelToken> cancel, DataFn on_data, DoneFn done);
 
  private:
   struct Impl;

@@ -11,10 +11,10 @@
 #include "base/random.h"
 #include "base/result.h"
 #include "base/timer_queue.h"
-#include "gateway/policy/breaker.h"
 #include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "gateway/http/async_http.h"
+#include "gateway/policy/breaker.h"
 #include "observability/metrics.h"
 
 namespace keel::gateway {

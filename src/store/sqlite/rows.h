@@ -11,11 +11,10 @@ namespace keel::store::sqlite {
   "id, intent, tenant, caller_user, idempotency_key, correlation_id, payload, "            \
   "budget_deadline_ms, budget_max_steps, code_hash, status, wait_reason, wake_at, "        \
   "deadline_at, result, error_code, error_message, steps_used, lease_owner, lease_epoch, " \
-  "lease_expires_at, created_at, updated_at, budget_max_tools, budget_max_tokens, "         \
+  "lease_expires_at, created_at, updated_at, budget_max_tools, budget_max_tokens, "        \
   "budget_max_context, budget_max_cost_usd, tools_used, tokens_used, cost_usd"
 
-#define KEEL_JOURNAL_COLUMNS \
-  "run_id, seq, kind, name, request_hash, result, created_at, request"
+#define KEEL_JOURNAL_COLUMNS "run_id, seq, kind, name, request_hash, result, created_at, request"
 
 inline model::RunRecord ReadRun(const Stmt& s) {
   model::RunRecord r;
