@@ -89,45 +89,6 @@ void PutServerSide(json::object& out, const MetricMap& m0, const MetricMap& m1) 
   out["srv_commit_batch_mean"] = Round(HistogramMean(m0, m1, "keel_store_commit_batch_size"), 2);
 }
 
-// One POST /v1/runs?wait=30000, checked: the run succeeded and `check(result)` returned "".
-// Returns the latency in ms; the run's id goes to *id when given.
-using ResultCheck = std::function<std::string(const json::object& result)>;
-std::optional<double> SubmitRun(client::HttpClient& c, const std::string& body,
-                                const std::string& what, const ResultCheck& check, Errors& errs,
-                                std::string* id = nullptr) {
-  auto t0 = SteadyClock::now();
-  auto r = c.Post("/v1/runs?wait=30000", body);
-  double ms = MsSince(t0);
-  if (!r) {
-    errs.Add(what + ": " + r.error().message);
-    return std::nullopt;
-  }
-  if (r->status != 200) {
-    errs.Add(what + ": HTTP " + std::to_string(r->status) + " " + Clip(r->body));
-    return std::nullopt;
-  }
-  boost::system::error_code ec;
-  json::value v = json::parse(r->body, ec);
-  const json::object* run = (!ec && v.is_object()) ? &v.get_object() : nullptr;
-  const json::value* status = run ? run->if_contains("status") : nullptr;
-  const json::value* result = run ? run->if_contains("result") : nullptr;
-  std::string bad;
-  if (!status || !status->is_string() || status->get_string() != "succeeded" || !result ||
-      !result->is_object()) {
-    bad = "not succeeded";
-  } else {
-    bad = check(result->get_object());
-  }
-  if (!bad.empty()) {
-    errs.Add(what + ": " + bad + ": " + Clip(r->body, 400));
-    return std::nullopt;
-  }
-  if (id && run->if_contains("id") && run->at("id").is_string()) {
-    *id = std::string(run->at("id").get_string());
-  }
-  return ms;
-}
-
 std::string StrOf(const json::object& o, const char* key) {
   const auto* v = o.if_contains(key);
   return v && v->is_string() ? std::string(v->get_string()) : std::string();

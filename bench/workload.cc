@@ -204,17 +204,18 @@ json::object Header(const Options& o, double load_at_start, double fdatasync_us)
                       {"fdatasync_us", Round(fdatasync_us, 1)}};
 }
 
-std::optional<double> SubmitAndWait(client::HttpClient& c, const std::string& wf, Errors& errs) {
-  std::string body = SubmitBody("w1", wf);
+std::optional<double> SubmitRun(client::HttpClient& c, const std::string& body,
+                                const std::string& what, const ResultCheck& check, Errors& errs,
+                                std::string* id) {
   auto t0 = SteadyClock::now();
   auto r = c.Post("/v1/runs?wait=30000", body);
   double ms = MsSince(t0);
   if (!r) {
-    errs.Add(wf + ": " + r.error().message);
+    errs.Add(what + ": " + r.error().message);
     return std::nullopt;
   }
   if (r->status != 200) {
-    errs.Add(wf + ": HTTP " + std::to_string(r->status) + " " + Clip(r->body));
+    errs.Add(what + ": HTTP " + std::to_string(r->status) + " " + Clip(r->body));
     return std::nullopt;
   }
   boost::system::error_code ec;
@@ -222,21 +223,36 @@ std::optional<double> SubmitAndWait(client::HttpClient& c, const std::string& wf
   const json::object* run = (!ec && v.is_object()) ? &v.get_object() : nullptr;
   const json::value* status = run ? run->if_contains("status") : nullptr;
   const json::value* result = run ? run->if_contains("result") : nullptr;
-  bool good = status && status->is_string() && status->get_string() == "succeeded" && result &&
-              result->is_object();
-  if (good) {
-    const auto& res = result->get_object();
-    const auto* last = res.if_contains("last");
-    good = Num(res.if_contains("steps")) == 10 && last && last->is_object() &&
-           Num(last->get_object().if_contains("step")) == 9 &&
-           last->get_object().if_contains("wf") && last->get_object().at("wf").is_string() &&
-           last->get_object().at("wf").get_string() == wf;
+  std::string bad;
+  if (!status || !status->is_string() || status->get_string() != "succeeded" || !result ||
+      !result->is_object()) {
+    bad = "not succeeded";
+  } else {
+    bad = check(result->get_object());
   }
-  if (!good) {
-    errs.Add(wf + ": unexpected run " + Clip(r->body, 400));
+  if (!bad.empty()) {
+    errs.Add(what + ": " + bad + ": " + Clip(r->body, 400));
     return std::nullopt;
   }
+  if (id && run->if_contains("id") && run->at("id").is_string()) {
+    *id = std::string(run->at("id").get_string());
+  }
   return ms;
+}
+
+std::optional<double> SubmitAndWait(client::HttpClient& c, const std::string& wf, Errors& errs) {
+  return SubmitRun(
+      c, SubmitBody("w1", wf), wf,
+      [&wf](const json::object& res) -> std::string {
+        const auto* last = res.if_contains("last");
+        bool good = Num(res.if_contains("steps")) == 10 && last && last->is_object() &&
+                    Num(last->get_object().if_contains("step")) == 9 &&
+                    last->get_object().if_contains("wf") &&
+                    last->get_object().at("wf").is_string() &&
+                    last->get_object().at("wf").get_string() == wf;
+        return good ? "" : "unexpected result";
+      },
+      errs);
 }
 
 LatencyStats Stats(const std::vector<double>& samples) {

@@ -7,6 +7,7 @@
 
 #include <boost/json.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -99,7 +100,14 @@ void StartFixture(const Options& o, Fixture& fx);
 // the fsync probe.
 boost::json::object Header(const Options& o, double load_at_start, double fdatasync_us);
 
-// One POST /v1/runs?wait=30000 of the w1 workflow (10 steps), checked; returns latency in ms.
+// One POST /v1/runs?wait=30000, checked: the run succeeded and `check(result)` returned "".
+// Returns the latency in ms; the run's id goes to *id when given.
+using ResultCheck = std::function<std::string(const boost::json::object& result)>;
+std::optional<double> SubmitRun(client::HttpClient& c, const std::string& body,
+                                const std::string& what, const ResultCheck& check, Errors& errs,
+                                std::string* id = nullptr);
+
+// SubmitRun of the w1 workflow (10 steps), checking its result.
 std::optional<double> SubmitAndWait(client::HttpClient& c, const std::string& wf, Errors& errs);
 
 // Latency statistics of a set of samples (ms), as every workload reports them.

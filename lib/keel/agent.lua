@@ -37,15 +37,12 @@ local function initial_messages(name, spec, input)
   return messages
 end
 
--- A tool call the model may not make, or whose arguments are not JSON, never reaches the
--- tool: the model gets the error back and can correct itself.
+-- A tool call the model may not make never reaches the tool: the model gets the error back
+-- and can correct itself. (Arguments that are not JSON, or break the tool's schema, are
+-- refused the same way by the gateway.)
 local function precheck(call, allowed)
   if not allowed[call.name] then
     return {code = "unknown_tool", message = "tool \"" .. call.name .. "\" is not available to this agent"}
-  end
-  if type(call.arguments) == "table" and call.arguments["$raw"] ~= nil then
-    return {code = "invalid_arguments",
-            message = "arguments are not a JSON object: " .. tostring(call.arguments["$raw"])}
   end
   return nil
 end

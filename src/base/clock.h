@@ -3,12 +3,17 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace keel {
 
 // Clock is the only way our code reads time (STYLE.md rule 3). Wall time is what is journaled
 // and shown to people; monotonic time is what timeouts and leases are measured with, so a wall
 // clock jump neither fires nor stalls them.
+// "2024-05-01T12:00:03.250Z" (UTC, milliseconds): how times are shown to people, in logs and
+// error messages.
+std::string FormatUtcMs(int64_t unix_ms);
+
 class Clock {
  public:
   virtual ~Clock() = default;

@@ -311,8 +311,10 @@ std::optional<VmEvent> LocalEngine::LiveLlm(ActiveRun& run, const lua::Action& a
     ev["seq"] = seq;
     watchers_.NotifyLive(id, "attempt", json::serialize(ev));
   };
-  json::object journaled_request{{"model", target}, {"request", *request_in}};
-  std::string request_json = json::serialize(journaled_request);
+  // What the transcript shows: the request as the workflow gave it (blob references kept),
+  // built from the text already serialized for the hash.
+  std::string request_json =
+      "{\"model\":" + JsonString(target) + ",\"request\":" + request_text + "}";
   options_.gateway->CallModel(std::move(req), [this, id, activation, hash, on_error, target,
                                                request_json](gateway::ModelCallResult r) mutable {
     executors_.PostFor(id, [this, id, activation, hash, on_error, target,

@@ -46,18 +46,6 @@ std::string Label(const std::string& name, const std::string& value) {
   return name + "=\"" + value + "\"";
 }
 
-// "2024-05-01T12:00:03.250Z": people read these in error messages.
-std::string FormatWallMs(int64_t ms) {
-  time_t secs = static_cast<time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];  // room for any int the compiler can imagine (-Wformat-truncation)
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
-
 std::string Join(const std::vector<std::string>& parts, const std::string& sep) {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
@@ -286,7 +274,7 @@ void ModelCaller::StartAttempt(std::shared_ptr<CallState> call, uint64_t wake) {
       a.target = model_name;
       a.attempt = call->attempt + 1;
       a.outcome = "breaker_open";
-      a.error = "breaker open until " + FormatWallMs(breaker.RetryAtMs());
+      a.error = "breaker open until " + FormatUtcMs(breaker.RetryAtMs());
       ++call->failures;
       call->summaries.push_back(model_name + ": " + a.error);
       std::string error = a.error;

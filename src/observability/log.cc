@@ -1,5 +1,7 @@
 #include "observability/log.h"
 
+#include "base/clock.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -31,15 +33,8 @@ std::string Timestamp() {
   // Log timestamps are for people reading the line; they are the one place outside base/
   // that reads the wall clock directly, because logging must work before any Clock exists.
   auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t secs = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
+  return FormatUtcMs(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
 }
 }  // namespace
 

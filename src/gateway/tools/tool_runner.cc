@@ -235,6 +235,14 @@ void ToolRunnerCore::Call(ToolCallRequest req, std::function<void(ToolCallResult
                   "arguments are not a JSON object: got `" +
                       Shorten(json::serialize(args), kMaxArgsShown) + "`");
   }
+  // A model's tool call whose arguments were not JSON reaches us as {"$raw": text}
+  // (gateway::ResponseToJson); it is the model's error, never the tool's input.
+  if (const auto* raw = args.as_object().if_contains("$raw");
+      raw && raw->is_string() && args.as_object().size() == 1) {
+    return Reject(req.name, std::move(done), "invalid_arguments",
+                  "arguments are not a JSON object: `" +
+                      Shorten(std::string_view(raw->get_string()), kMaxArgsShown) + "`");
+  }
   if (tool.schema) {
     if (Status st = tool.schema->Validate(args, "arguments"); !st.ok()) {
       return Reject(req.name, std::move(done), "invalid_arguments", st.error().message);

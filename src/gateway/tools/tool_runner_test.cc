@@ -224,6 +224,8 @@ TEST_F(ToolRunnerTest, InvalidArgumentsNeverReachTheTool) {
       {R"({"city": Oslo})", "arguments are not a JSON object: "},
       {R"(["Oslo"])", "arguments are not a JSON object: got `[\"Oslo\"]`"},
       {R"("Oslo")", "arguments are not a JSON object: got `\"Oslo\"`"},
+      // A model's malformed arguments, as gateway::ResponseToJson keeps them.
+      {R"({"$raw":"{\"city\": Osl"})", R"(arguments are not a JSON object: `{"city": Osl`)"},
   };
   for (const auto& c : cases) {
     Answer a = CallAndWait(Request("get_weather", c.args));
