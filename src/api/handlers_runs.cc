@@ -28,25 +28,44 @@ void ReplyError(const std::shared_ptr<Call>& call, const ApiError& e) {
 
 Response AcceptedResponse() { return JsonResponse(202, R"({"accepted":true})"); }
 
-// Reads an optional integer query parameter in [lo, hi]; `fallback` when absent.
-Result<int64_t> IntParam(const QueryParams& q, std::string_view name, int64_t fallback, int64_t lo,
-                         int64_t hi) {
-  auto raw = q.Get(name);
-  if (!raw) return fallback;
-  auto v = ParseNonNegativeInt(*raw);
-  if (!v || *v < lo || *v > hi) {
-    return Error{Errc::kInvalidArgument, std::string(name) + ": must be an integer in " +
-                                             std::to_string(lo) + ".." + std::to_string(hi)};
-  }
-  return *v;
-}
+// The statuses GET /v1/runs?status= accepts, for its error message.
+constexpr std::string_view kRunStatuses =
+    "queued running waiting succeeded failed cancelled timed_out budget_exhausted compensated "
+    "compensation_failed";
 
-// Parses a request body as JSON within the limits; an empty body is `empty_value`.
-Result<json::value> ParseBody(const ApiContext& ctx, const std::string& body,
-                              std::optional<json::value> empty_value = std::nullopt) {
-  if (body.empty() && empty_value) return *empty_value;
-  if (body.empty()) return Error{Errc::kInvalidArgument, "request body is empty; JSON expected"};
-  return model::ParseJson(body, ctx.json_limits);
+// POST /v1/runs/{id}/cancel: compensate from ?compensate=true|false and/or the body
+// {"compensate": bool} (`body`: null when empty); they must agree when both are given.
+Result<bool> CancelCompensate(const QueryParams& query, const json::value& body) {
+  std::optional<bool> from_query;
+  if (auto raw = query.Get("compensate")) {
+    if (*raw == "true" || *raw == "1") {
+      from_query = true;
+    } else if (*raw == "false" || *raw == "0") {
+      from_query = false;
+    } else {
+      return Error{Errc::kInvalidArgument,
+                   "compensate: must be true or false, not '" + std::string(*raw) + "'"};
+    }
+  }
+  std::optional<bool> from_body;
+  if (const json::object* o = body.if_object()) {
+    for (const auto& kv : *o) {
+      if (kv.key() != "compensate") {
+        return Error{Errc::kInvalidArgument, "unknown field '" + std::string(kv.key()) +
+                                                 "'; the body is {\"compensate\": bool}"};
+      }
+      if (!kv.value().is_bool()) {
+        return Error{Errc::kInvalidArgument, "compensate: must be a boolean"};
+      }
+      from_body = kv.value().get_bool();
+    }
+  }
+  if (from_query && from_body && *from_query != *from_body) {
+    return Error{Errc::kInvalidArgument,
+                 "compensate: the query says " + std::string(*from_query ? "true" : "false") +
+                     " and the body says " + (*from_body ? "true" : "false")};
+  }
+  return from_query.value_or(from_body.value_or(false));
 }
 
 // State shared by the two ways a POST /v1/runs?wait= ends: the run's terminal callback (engine
@@ -94,6 +113,46 @@ void OnSubmitted(engine::Engine& engine, const std::shared_ptr<Call>& call, int6
 
 }  // namespace
 
+Result<int64_t> IntParam(const QueryParams& q, std::string_view name, int64_t fallback, int64_t lo,
+                         int64_t hi) {
+  auto raw = q.Get(name);
+  if (!raw) return fallback;
+  auto v = ParseNonNegativeInt(*raw);
+  if (!v || *v < lo || *v > hi) {
+    return Error{Errc::kInvalidArgument, std::string(name) + ": must be an integer in " +
+                                             std::to_string(lo) + ".." + std::to_string(hi)};
+  }
+  return *v;
+}
+
+Result<json::value> ParseBody(const ApiContext& ctx, const std::string& body,
+                              std::optional<json::value> empty_value) {
+  if (body.empty() && empty_value) return *empty_value;
+  if (body.empty()) return Error{Errc::kInvalidArgument, "request body is empty; JSON expected"};
+  return model::ParseJson(body, ctx.json_limits);
+}
+
+json::object RunJson(const model::RunRecord& run) {
+  json::object o = model::RunToJson(run);
+  if (run.parent_run_id.empty()) {
+    o.erase("parent_run_id");
+  } else {
+    o["parent_run_id"] = run.parent_run_id;
+  }
+  o["cancel_requested"] = run.cancel_requested;
+  return o;
+}
+
+json::object EntryJson(const model::JournalEntry& e) {
+  json::object o = model::EntryToJson(e);
+  if (e.branch.empty()) {
+    o.erase("branch");
+  } else {
+    o["branch"] = e.branch;
+  }
+  return o;
+}
+
 Response JsonResponse(int status, std::string body) {
   Response r;
   r.status = status;
@@ -103,7 +162,7 @@ Response JsonResponse(int status, std::string body) {
 
 Response RunResponse(const model::RunRecord& run, bool replay) {
   bool terminal = model::IsTerminal(run.status);
-  Response r = JsonResponse(terminal ? 200 : 202, json::serialize(model::RunToJson(run)));
+  Response r = JsonResponse(terminal ? 200 : 202, json::serialize(RunJson(run)));
   if (!terminal) r.headers.emplace_back("Location", "/v1/runs/" + run.id);
   if (replay) r.headers.emplace_back("Keel-Idempotent-Replay", "true");
   return r;
@@ -154,8 +213,7 @@ void HandleListRuns(const ApiContext& ctx, const std::shared_ptr<Call>& call) {
     auto status = model::ParseStatus(*v);
     if (!status) {
       return ReplyError(call, InvalidArgument("status: unknown run status '" + std::string(*v) +
-                                              "'; one of queued running waiting succeeded "
-                                              "failed cancelled timed_out budget_exhausted"));
+                                              "'; one of " + std::string(kRunStatuses)));
     }
     filter.status = *status;
   }
@@ -167,7 +225,7 @@ void HandleListRuns(const ApiContext& ctx, const std::shared_ptr<Call>& call) {
   if (!runs.ok()) return ReplyError(call, ToApiError(runs.error()));
   json::array arr;
   arr.reserve(runs->size());
-  for (const auto& run : *runs) arr.push_back(model::RunToJson(run));
+  for (const auto& run : *runs) arr.push_back(RunJson(run));
   json::object o;
   o["runs"] = std::move(arr);
   if (static_cast<int64_t>(runs->size()) >= *limit && !runs->empty()) {
@@ -181,7 +239,7 @@ void HandleListRuns(const ApiContext& ctx, const std::shared_ptr<Call>& call) {
 void HandleGetRun(const ApiContext& ctx, const std::shared_ptr<Call>& call) {
   auto run = ctx.engine.GetRun(call->request().match.Param("id"));
   if (!run.ok()) return ReplyError(call, ToApiError(run.error()));
-  call->Reply(JsonResponse(200, json::serialize(model::RunToJson(*run))));
+  call->Reply(JsonResponse(200, json::serialize(RunJson(*run))));
 }
 
 void HandleGetJournal(const ApiContext& ctx, const std::shared_ptr<Call>& call) {
@@ -201,7 +259,7 @@ void HandleGetJournal(const ApiContext& ctx, const std::shared_ptr<Call>& call) 
   }
   json::array arr;
   arr.reserve(entries->size());
-  for (const auto& e : *entries) arr.push_back(model::EntryToJson(e));
+  for (const auto& e : *entries) arr.push_back(EntryJson(e));
   json::object o;
   o["run_id"] = id;
   o["entries"] = std::move(arr);
@@ -209,10 +267,18 @@ void HandleGetJournal(const ApiContext& ctx, const std::shared_ptr<Call>& call) 
 }
 
 void HandleCancelRun(const ApiContext& ctx, const std::shared_ptr<Call>& call) {
-  ctx.engine.Cancel(call->request().match.Param("id"), [call](Result<model::RunRecord> r) {
+  const Request& req = call->request();
+  auto body = ParseBody(ctx, req.body, json::value(nullptr));
+  if (!body.ok()) return ReplyError(call, InvalidJson(body.error().message));
+  if (!body->is_object() && !body->is_null()) {
+    return ReplyError(call, InvalidJson("body: must be a JSON object {\"compensate\": bool}"));
+  }
+  auto compensate = CancelCompensate(req.query, *body);
+  if (!compensate.ok()) return ReplyError(call, ToApiError(compensate.error()));
+  ctx.engine.Cancel(req.match.Param("id"), *compensate, [call](Result<model::RunRecord> r) {
     Guarded(call, "cancel", [&] {
       if (!r.ok()) return ReplyError(call, ToApiError(r.error()));
-      call->Reply(JsonResponse(200, json::serialize(model::RunToJson(*r))));
+      call->Reply(JsonResponse(200, json::serialize(RunJson(*r))));
     });
   });
 }

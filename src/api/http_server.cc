@@ -158,8 +158,10 @@ using detail::SessionCall;
 
 namespace {
 
+// A decision wakes its run, like a signal: work a draining node must not take on.
 bool IsAdmission(RouteId id) {
-  return id == RouteId::kSubmitRun || id == RouteId::kSignalRun || id == RouteId::kInterruptRun;
+  return id == RouteId::kSubmitRun || id == RouteId::kSignalRun || id == RouteId::kInterruptRun ||
+         id == RouteId::kDecideApproval;
 }
 
 void InvokeHandler(RouteId id, const ApiContext& ctx, const std::shared_ptr<Call>& call) {
@@ -180,6 +182,14 @@ void InvokeHandler(RouteId id, const ApiContext& ctx, const std::shared_ptr<Call
       return HandleInterruptRun(ctx, call);
     case RouteId::kSignalRun:
       return HandleSignalRun(ctx, call);
+    case RouteId::kListApprovals:
+      return HandleListApprovals(ctx, call);
+    case RouteId::kGetApproval:
+      return HandleGetApproval(ctx, call);
+    case RouteId::kDecideApproval:
+      return HandleDecideApproval(ctx, call);
+    case RouteId::kListOutbox:
+      return HandleListOutbox(ctx, call);
     case RouteId::kHealthz:
       return HandleHealthz(ctx, call);
     case RouteId::kReadyz:

@@ -48,8 +48,9 @@ class HttpServer {
   // bound (in use, not permitted). Call once.
   Result<int> Start();
 
-  // While draining, POST /v1/runs, /signals/{name} and /interrupt answer 503 unavailable with
-  // Retry-After: 5, and /readyz answers 503 {"status":"draining"}. Reads keep working.
+  // While draining, POST /v1/runs, /signals/{name}, /interrupt and /v1/approvals/{id}/decision
+  // answer 503 unavailable with Retry-After: 5, and /readyz answers 503 {"status":"draining"}.
+  // Reads keep working.
   void SetDraining(bool draining);
 
   // Closes the listener and every connection (event streams included), then joins the io

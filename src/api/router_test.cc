@@ -44,6 +44,37 @@ TEST(RouterTest, ExtractsPathParams) {
   EXPECT_EQ(MatchRoute("POST", "/v1/runs/r1/interrupt").route->id, RouteId::kInterruptRun);
 }
 
+TEST(RouterTest, MatchesApprovalAndOutboxRoutes) {
+  RouteMatch m = MatchRoute("GET", "/v1/approvals");
+  ASSERT_EQ(m.kind, RouteMatch::Kind::kFound);
+  EXPECT_EQ(m.route->id, RouteId::kListApprovals);
+
+  m = MatchRoute("GET", "/v1/approvals/ap%3A1");
+  ASSERT_EQ(m.kind, RouteMatch::Kind::kFound);
+  EXPECT_EQ(m.route->id, RouteId::kGetApproval);
+  EXPECT_EQ(m.Param("id"), "ap:1");
+
+  m = MatchRoute("POST", "/v1/approvals/ap1/decision");
+  ASSERT_EQ(m.kind, RouteMatch::Kind::kFound);
+  EXPECT_EQ(m.route->id, RouteId::kDecideApproval);
+  EXPECT_EQ(m.Param("id"), "ap1");
+
+  EXPECT_EQ(MatchRoute("GET", "/v1/outbox").route->id, RouteId::kListOutbox);
+
+  // A decision is only ever posted; an approval only read.
+  m = MatchRoute("GET", "/v1/approvals/ap1/decision");
+  ASSERT_EQ(m.kind, RouteMatch::Kind::kMethodNotAllowed);
+  EXPECT_EQ(m.allow, "POST");
+  m = MatchRoute("POST", "/v1/approvals/ap1");
+  ASSERT_EQ(m.kind, RouteMatch::Kind::kMethodNotAllowed);
+  EXPECT_EQ(m.allow, "GET");
+  EXPECT_EQ(MatchRoute("POST", "/v1/outbox").kind, RouteMatch::Kind::kMethodNotAllowed);
+  for (const char* path :
+       {"/v1/approvals/", "/v1/approvals//decision", "/v1/approvals/a/b", "/v1/outbox/k1"}) {
+    EXPECT_EQ(MatchRoute("GET", path).kind, RouteMatch::Kind::kNotFound) << path;
+  }
+}
+
 TEST(RouterTest, DecodesPathParams) {
   RouteMatch m = MatchRoute("POST", "/v1/runs/a%2Fb/signals/ns%3Ago");
   ASSERT_EQ(m.kind, RouteMatch::Kind::kFound);

@@ -94,7 +94,7 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
       auto more = engine_.ReadJournal(run_id_, last_seq_, kJournalBatch);
       if (!more.ok()) return Fail(more.error());
       if (!more->empty()) return WriteEntries(*more);
-      std::string end = "event: end\ndata: " + json::serialize(model::RunToJson(*run)) + "\n\n";
+      std::string end = "event: end\ndata: " + json::serialize(RunJson(*run)) + "\n\n";
       auto self = shared_from_this();
       writing_ = true;
       call_->WriteStream(std::move(end), [self](bool ok) {
@@ -119,7 +119,7 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
     for (const auto& e : entries) {
       out += "id: " + std::to_string(e.seq) + "\nevent: ";
       out += model::EntryKindName(e.kind);
-      out += "\ndata: " + json::serialize(model::EntryToJson(e)) + "\n\n";
+      out += "\ndata: " + json::serialize(EntryJson(e)) + "\n\n";
       last_seq_ = e.seq;
     }
     Write(std::move(out));

@@ -19,6 +19,7 @@ struct ControlFlags {
   std::string input;    // interrupt
   std::string payload;  // signal
   CLI::Option* payload_opt = nullptr;
+  bool compensate = false;  // cancel
 };
 
 // Sends one POST and prints `confirmation` (or the raw answer with --json).
@@ -37,7 +38,20 @@ int Post(const ClientOptions& options, const std::string& target, const std::str
 }
 
 int Cancel(const ControlFlags& f, const ClientOptions& options) {
-  return Post(options, RunPath(f.id) + "/cancel", {}, "run " + f.id + " cancelled");
+  if (!f.compensate)
+    return Post(options, RunPath(f.id) + "/cancel", {}, "run " + f.id + " cancelled");
+  auto client = MakeClient(options);
+  if (!client) return kExitUsage;
+  auto response = Call(*client, "POST", RunPath(f.id) + "/cancel", R"({"compensate":true})");
+  if (!response) return kExitServer;
+  if (options.json) {
+    PrintRaw(response->body);
+    return kExitOk;
+  }
+  auto run = ResponseObject(*response);
+  if (!run) return kExitServer;
+  std::cout << FormatCancelOutcome(*run) << "\n";
+  return kExitOk;
 }
 
 int Interrupt(const ControlFlags& f, const ClientOptions& options) {
@@ -65,9 +79,11 @@ void Register(CLI::App* cmd, std::shared_ptr<ControlFlags> f, ClientOptions* opt
 
 void AddControlCommands(CLI::App& app, ClientOptions* options, Action* action) {
   {
-    CLI::App* cmd = app.add_subcommand("cancel", "Cancel a run");
+    CLI::App* cmd = app.add_subcommand("cancel", "Cancel a run (and its child runs)");
     auto f = std::make_shared<ControlFlags>();
     cmd->add_option("ID", f->id, "Run id")->required();
+    cmd->add_flag("--compensate", f->compensate,
+                  "Run the undo steps the run registered first; it then ends compensated");
     Register(cmd, f, options, action, Cancel);
   }
   {

@@ -15,7 +15,8 @@ namespace keel::cli {
 
 enum ExitCode : int {
   kExitOk = 0,         // done; a run succeeded, or was accepted and not waited for
-  kExitRunFailed = 1,  // the run ended failed, cancelled, timed_out or budget_exhausted
+  kExitRunFailed = 1,  // the run ended failed, cancelled, timed_out, budget_exhausted,
+                       // compensated or compensation_failed
   kExitUsage = 2,      // bad command line, invalid --payload JSON, bad --server URL
   kExitServer = 3,     // the server could not be reached or answered an error
 };
@@ -38,6 +39,8 @@ void AddRunCommand(CLI::App& app, ClientOptions* options, Action* action);
 void AddRunsCommand(CLI::App& app, ClientOptions* options, Action* action);
 void AddControlCommands(CLI::App& app, ClientOptions* options, Action* action);
 void AddStatusCommand(CLI::App& app, ClientOptions* options, Action* action);
+void AddApprovalsCommand(CLI::App& app, ClientOptions* options, Action* action);
+void AddOutboxCommand(CLI::App& app, ClientOptions* options, Action* action);
 
 // Prints "error: <what>" to stderr and returns kExitUsage.
 int UsageError(std::string_view what);

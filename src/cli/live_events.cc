@@ -21,8 +21,8 @@ std::string OneLine(const json::value& v) {
 // tools it calls; or the error.
 std::string LlmLine(const json::object& entry, bool streamed) {
   std::string asked = StrField(entry, "name");
-  std::string line = "  #" + std::to_string(IntField(entry, "seq")) + " llm  " +
-                     Sanitize(asked.empty() ? "(default)" : asked);
+  std::string line = "  #" + std::to_string(IntField(entry, "seq")) + " " + BranchTag(entry) +
+                     "llm  " + Sanitize(asked.empty() ? "(default)" : asked);
   const json::object* result = ObjField(entry, "result");
   const json::object* response = result != nullptr ? ObjField(*result, "response") : nullptr;
   if (response == nullptr) {
@@ -60,8 +60,8 @@ std::string LlmLine(const json::object& entry, bool streamed) {
 }
 
 std::string ToolLine(const json::object& entry) {
-  std::string line = "  #" + std::to_string(IntField(entry, "seq")) + " tool  " +
-                     Sanitize(StrField(entry, "name"));
+  std::string line = "  #" + std::to_string(IntField(entry, "seq")) + " " + BranchTag(entry) +
+                     "tool  " + Sanitize(StrField(entry, "name"));
   const json::object* result = ObjField(entry, "result");
   if (result == nullptr) return line;
   if (const json::value* value = result->if_contains("result")) {
@@ -146,7 +146,7 @@ std::string LiveEventPrinter::Feed(std::string_view id, std::string_view event,
       if (taken != nullptr && taken->is_array() && taken->get_array().empty()) return out;
     }
     if (event == "config") {
-      return out + "  #" + std::to_string(IntField(*o, "seq")) + " config  " +
+      return out + "  #" + std::to_string(IntField(*o, "seq")) + " " + BranchTag(*o) + "config  " +
              Sanitize(StrField(*o, "name")) + "\n";
     }
   }

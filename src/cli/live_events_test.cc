@@ -34,6 +34,24 @@ TEST(LiveEventsTest, StreamedTokensShareOneLine) {
   EXPECT_EQ(p.Finish(), "");
 }
 
+TEST(LiveEventsTest, BranchEntriesAreTagged) {
+  LiveEventPrinter p;
+  std::string out;
+  out += p.Feed("4", "parallel",
+                J(R"({"seq":4,"kind":"parallel","name":"","result":{"branches":2}})"));
+  out += p.Feed("5", "tool", J(R"({"seq":5,"kind":"tool","name":"get_weather","branch":"1.2",
+      "result":{"result":{"temp":3}}})"));
+  out += p.Feed("6", "llm", J(R"({"seq":6,"kind":"llm","name":"fast","branch":"1.1",
+      "result":{"response":{"content":"ok","tool_calls":[],"model":"fast"}}})"));
+  out += p.Feed("7", "step",
+                J(R"({"seq":7,"kind":"step","name":"fetch","branch":"1.1/1.2","result":1})"));
+  EXPECT_EQ(out,
+            "  #4 parallel  {\"branches\":2}\n"
+            "  #5 [1.2] tool  get_weather  {\"temp\":3}\n"
+            "  #6 [1.1] llm  fast  ok\n"
+            "  #7 [1.1/1.2] step  fetch  1\n");
+}
+
 TEST(LiveEventsTest, AnswersThatWereNotStreamedAreShown) {
   LiveEventPrinter p;
   EXPECT_EQ(p.Feed("3", "llm", J(R"({"seq":3,"kind":"llm","name":"","result":{

@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   AddRunsCommand(app, &options, &action);
   AddControlCommands(app, &options, &action);
   AddStatusCommand(app, &options, &action);
+  AddApprovalsCommand(app, &options, &action);
+  AddOutboxCommand(app, &options, &action);
 
   try {
     app.parse(argc, argv);

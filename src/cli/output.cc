@@ -288,6 +288,12 @@ std::optional<json::value> ParseJson(std::string_view text, std::string* error, 
   return parser.release();
 }
 
+std::string BranchTag(const json::object& entry) {
+  const json::value* branch = entry.if_contains("branch");
+  if (branch == nullptr || !branch->is_string() || branch->get_string().empty()) return {};
+  return "[" + Sanitize(branch->get_string()) + "] ";
+}
+
 std::string FormatEventLine(std::string_view id, std::string_view event, const json::value& data) {
   std::string line = "  ";
   const json::object* entry = data.if_object();
@@ -301,7 +307,7 @@ std::string FormatEventLine(std::string_view id, std::string_view event, const j
   } else if (!id.empty()) {
     line += "#" + Sanitize(id) + " ";
   }
-  line += Sanitize(event);
+  line += BranchTag(*entry) + Sanitize(event);
   if (const json::value* name = entry->if_contains("name");
       name != nullptr && name->is_string() && !name->get_string().empty()) {
     line += "  " + Sanitize(name->get_string());
@@ -409,8 +415,9 @@ std::optional<std::string> UsedOf(const json::object* usage, const json::object*
 }  // namespace
 
 bool IsUnsuccessfulStatus(std::string_view status) {
+  // A compensated run did not do its job either: it failed or was cancelled, then undone.
   return status == "failed" || status == "cancelled" || status == "timed_out" ||
-         status == "budget_exhausted";
+         status == "budget_exhausted" || status == "compensated" || status == "compensation_failed";
 }
 
 bool IsTerminalStatus(std::string_view status) {
@@ -434,6 +441,14 @@ std::string FormatRunOutcome(const json::object& run) {
     out += FormatKeyValues({{"partial answer", *partial}});
   }
   return out;
+}
+
+std::string FormatCancelOutcome(const json::object& run) {
+  std::string id = Sanitize(OrDash(Str(run, "id")));
+  std::string status = Str(run, "status");
+  if (IsTerminalStatus(status)) return "run " + id + " " + Sanitize(status);
+  return "run " + id + ": cancel requested; its undo steps run, then it ends compensated " +
+         "(see: keel runs show " + ShellQuote(Str(run, "id")) + ")";
 }
 
 std::string FormatRunTable(const json::array& runs, int64_t now_ms) {
@@ -460,6 +475,14 @@ std::string FormatRunDetails(const json::object& run, int64_t now_ms) {
   f.emplace_back("tenant", OrDash(Tenant(run)));
   if (const json::object* caller = Obj(run, "caller")) {
     if (std::string user = Str(*caller, "user"); !user.empty()) f.emplace_back("user", user);
+  }
+  if (std::string parent = Str(run, "parent_run_id"); !parent.empty()) {
+    f.emplace_back("parent run", parent);
+  }
+  if (const json::value* asked = run.if_contains("cancel_requested");
+      asked != nullptr && asked->is_bool() && asked->get_bool() &&
+      !IsTerminalStatus(Str(run, "status"))) {
+    f.emplace_back("cancel requested", "yes: its undo steps run, then it ends compensated");
   }
   f.emplace_back("created", when(Int(run, "created_at_ms")));
   f.emplace_back("updated", when(Int(run, "updated_at_ms")));
@@ -507,13 +530,23 @@ std::string FormatRunDetails(const json::object& run, int64_t now_ms) {
 }
 
 std::string FormatJournalTable(const json::array& entries) {
-  Table table({"SEQ", "KIND", "NAME", "RESULT"});
+  // The branch column only for runs that went parallel: most runs never do.
+  bool branches = std::any_of(entries.begin(), entries.end(), [](const json::value& v) {
+    return v.is_object() && !Str(v.get_object(), "branch").empty();
+  });
+  Table table(branches ? std::vector<std::string>{"SEQ", "BRANCH", "KIND", "NAME", "RESULT"}
+                       : std::vector<std::string>{"SEQ", "KIND", "NAME", "RESULT"});
   for (const json::value& v : entries) {
     const json::object* e = v.if_object();
     if (e == nullptr) continue;
     const json::value* result = e->if_contains("result");
     std::string shown = result != nullptr && !result->is_null() ? CompactJson(*result) : "";
-    table.AddRow({Str(*e, "seq"), Str(*e, "kind"), Str(*e, "name"), Truncate(shown, 60)});
+    std::vector<std::string> row{Str(*e, "seq")};
+    if (branches) row.push_back(Str(*e, "branch"));
+    for (std::string cell : {Str(*e, "kind"), Str(*e, "name"), Truncate(shown, 60)}) {
+      row.push_back(std::move(cell));
+    }
+    table.AddRow(std::move(row));
   }
   return table.Render();
 }

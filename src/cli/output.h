@@ -67,8 +67,11 @@ std::string PrettyJson(const boost::json::value& v, int indent = 2);
 std::optional<boost::json::value> ParseJson(std::string_view text, std::string* error,
                                             size_t max_depth = 1000);
 
+// "[1.3] " for a journal entry written by a parallel branch ({"branch": "1.3"}); "" otherwise.
+std::string BranchTag(const boost::json::object& entry);
+
 // One line per Server-Sent Event of GET /v1/runs/{id}/events, e.g.
-//   "  #3 step  fetch  {"ok":true}"
+//   "  #3 step  fetch  {"ok":true}"     "  #7 [1.2] step  fetch  {"ok":true}" (a branch's)
 // The data of an `emit` event is shown whole; other results are cut to 100 code points.
 std::string FormatEventLine(std::string_view id, std::string_view event,
                             const boost::json::value& data);
@@ -85,15 +88,20 @@ std::optional<std::pair<std::string, std::string>> ParseErrorBody(std::string_vi
 // "run <id> <status>", then the wait reason of a waiting run, the result of a succeeded run or
 // the error of a failed one (pretty JSON), and the partial answer of a budget_exhausted one.
 std::string FormatRunOutcome(const boost::json::object& run);
+// The line after `keel cancel --compensate`: "run <id> <status>" when it is already terminal,
+// else that the cancel was recorded and the undo steps run.
+std::string FormatCancelOutcome(const boost::json::object& run);
 // Table ID INTENT STATUS TENANT STEPS CREATED AGE, newest first as the server sent them.
 std::string FormatRunTable(const boost::json::array& runs, int64_t now_ms);
-// "key: value" lines of `keel runs show`: budget limits next to what was used, and the partial
-// answer of a budget_exhausted run.
+// "key: value" lines of `keel runs show`: budget limits next to what was used, the parent of a
+// child run, a pending cancel with compensation, and the partial answer of a budget_exhausted
+// run.
 std::string FormatRunDetails(const boost::json::object& run, int64_t now_ms);
-// Table SEQ KIND NAME RESULT; results cut to 60 code points.
+// Table SEQ KIND NAME RESULT (SEQ BRANCH KIND NAME RESULT when an entry has a branch); results
+// cut to 60 code points.
 std::string FormatJournalTable(const boost::json::array& entries);
 
-// failed, cancelled, timed_out, budget_exhausted.
+// failed, cancelled, timed_out, budget_exhausted, compensated, compensation_failed.
 bool IsUnsuccessfulStatus(std::string_view status);
 bool IsTerminalStatus(std::string_view status);
 

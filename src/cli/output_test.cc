@@ -104,6 +104,8 @@ TEST(OutputTest, EventLines) {
   EXPECT_EQ(step.size(), std::string("  #6 step  n  ").size() + 100);
   EXPECT_EQ(FormatEventLine("7", "custom", J("[1]")), "  custom  [1]");
   EXPECT_EQ(FormatEventLine("8", "x", J(R"({"name":"n"})")), "  #8 x  n");
+  EXPECT_EQ(FormatEventLine("9", "step", J(R"({"seq":9,"name":"n","branch":"2.1","result":1})")),
+            "  #9 [2.1] step  n  1");
 }
 
 TEST(OutputTest, ServerErrors) {
@@ -261,8 +263,48 @@ TEST(RunOutputTest, Journal) {
                 std::string(56, 'y') + "...\n");
 }
 
+TEST(RunOutputTest, JournalWithBranches) {
+  json::array entries{J(R"({"seq":1,"kind":"parallel","name":"","result":{"branches":2}})"),
+                      J(R"({"seq":2,"kind":"step","name":"a","branch":"1.1","result":1})"),
+                      J(R"({"seq":3,"kind":"step","name":"b","branch":"1.2","result":2})")};
+  EXPECT_EQ(FormatJournalTable(entries),
+            "SEQ  BRANCH  KIND      NAME  RESULT\n"
+            "1            parallel        {\"branches\":2}\n"
+            "2    1.1     step      a     1\n"
+            "3    1.2     step      b     2\n");
+}
+
+TEST(RunOutputTest, DetailsOfAChildRunAndAPendingCompensation) {
+  std::string child =
+      FormatRunDetails(J(R"({"id":"c1","intent":"sub","status":"running","parent_run_id":"r1",
+           "cancel_requested":true})")
+                           .get_object(),
+                       kNow);
+  EXPECT_NE(child.find("parent run:       r1\n"), std::string::npos) << child;
+  EXPECT_NE(child.find("cancel requested: yes: its undo steps run, then it ends compensated\n"),
+            std::string::npos)
+      << child;
+  // Once it ended, the status says how; a top-level run has no parent line.
+  std::string done = FormatRunDetails(
+      J(R"({"id":"r1","status":"compensated","cancel_requested":true})").get_object(), kNow);
+  EXPECT_EQ(done.find("cancel requested"), std::string::npos) << done;
+  EXPECT_EQ(done.find("parent run"), std::string::npos) << done;
+}
+
+TEST(RunOutputTest, CancelOutcome) {
+  EXPECT_EQ(FormatCancelOutcome(
+                J(R"({"id":"r1","status":"running","cancel_requested":true})").get_object()),
+            "run r1: cancel requested; its undo steps run, then it ends compensated "
+            "(see: keel runs show r1)");
+  EXPECT_EQ(FormatCancelOutcome(J(R"({"id":"r1","status":"cancelled"})").get_object()),
+            "run r1 cancelled");
+  EXPECT_EQ(FormatCancelOutcome(J(R"({"id":"r1","status":"compensated"})").get_object()),
+            "run r1 compensated");
+}
+
 TEST(RunOutputTest, Statuses) {
-  for (const char* s : {"failed", "cancelled", "timed_out", "budget_exhausted"}) {
+  for (const char* s : {"failed", "cancelled", "timed_out", "budget_exhausted", "compensated",
+                        "compensation_failed"}) {
     EXPECT_TRUE(IsUnsuccessfulStatus(s));
     EXPECT_TRUE(IsTerminalStatus(s));
   }

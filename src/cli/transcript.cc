@@ -246,7 +246,11 @@ void AddConfig(const json::object& e, int64_t seq, json::array& items) {
                                {"budget", budget != nullptr ? *budget : json::object()}});
 }
 
-void AddEntry(const json::object& e, Conversation& conv, json::array& items) {
+// The signal that carries a decision to the run: "$approval:<approval id>".
+constexpr std::string_view kApprovalSignal = "$approval:";
+
+void AddEntry(const json::object& e, const std::string& run_id, Conversation& conv,
+              json::array& items) {
   int64_t seq = IntField(e, "seq");
   std::string kind = StrField(e, "kind");
   std::string name = StrField(e, "name");
@@ -271,6 +275,17 @@ void AddEntry(const json::object& e, Conversation& conv, json::array& items) {
     item["result"] = result;
   } else if (kind == "sleep") {
     item["wake_at_ms"] = o != nullptr ? IntField(*o, "wake_at") : 0;
+  } else if (kind == "signal" && name.starts_with(kApprovalSignal) && o != nullptr &&
+             o->contains("signal") && o->at("signal").is_object()) {
+    // The decision on an approval gate reaches its run as this signal.
+    const json::object& d = o->at("signal").get_object();
+    item["type"] = "decision";
+    item["approval_id"] = name.substr(kApprovalSignal.size());
+    item["decision"] = StrField(d, "decision");
+    item["by"] = StrField(d, "by");
+    item["reason"] = StrField(d, "reason");
+    const json::value* timed_out = d.if_contains("timed_out");
+    item["timed_out"] = timed_out != nullptr && timed_out->is_bool() && timed_out->get_bool();
   } else if (kind == "signal") {
     item["name"] = name;
     if (o != nullptr && o->contains("signal")) {
@@ -278,6 +293,31 @@ void AddEntry(const json::object& e, Conversation& conv, json::array& items) {
     } else {
       item["timeout"] = true;
     }
+  } else if (kind == "child") {
+    item["name"] = name;
+    item["run_id"] = o != nullptr ? StrField(*o, "run_id") : std::string();
+  } else if (kind == "child_result") {
+    item["run_id"] = o != nullptr ? StrField(*o, "run_id") : std::string();
+    item["status"] = o != nullptr ? StrField(*o, "status") : std::string();
+    if (const json::object* error = o != nullptr ? ObjField(*o, "error") : nullptr) {
+      item["error"] = *error;
+    } else {
+      const json::value* r = o != nullptr ? o->if_contains("result") : nullptr;
+      item["result"] = r != nullptr ? *r : json::value(nullptr);
+    }
+  } else if (kind == "approval") {
+    item["step"] = name;
+    item["approval_id"] = o != nullptr ? StrField(*o, "approval_id") : std::string();
+    item["deadline_at_ms"] = o != nullptr ? IntField(*o, "deadline_at_ms") : 0;
+  } else if (kind == "outbox") {
+    // The intent's outcome is the tool entry that follows; this one says it was queued.
+    std::string tool = o != nullptr ? StrField(*o, "target") : std::string();
+    if (tool.empty() && o != nullptr) tool = StrField(*o, "tool");
+    item["tool"] = tool.empty() ? name : tool;
+    std::string key = o != nullptr ? StrField(*o, "key") : std::string();
+    item["key"] = key.empty() ? run_id + ":" + std::to_string(seq) : key;
+  } else if (kind == "parallel") {
+    item["branches"] = o != nullptr ? IntField(*o, "branches") : 0;
   } else if (kind == "emit" || kind == "now" || kind == "random" || kind == "uuid") {
     item["value"] = result;
   } else {
@@ -294,6 +334,9 @@ json::object Outcome(const json::object& run) {
                  {"run_id", StrField(run, "id")},
                  {"intent", StrField(run, "intent")},
                  {"status", StrField(run, "status")}};
+  if (std::string parent = StrField(run, "parent_run_id"); !parent.empty()) {
+    o["parent_run_id"] = parent;
+  }
   const json::object* usage = ObjField(run, "usage");
   o["usage"] = usage != nullptr ? *usage : json::object();
   std::string status = StrField(run, "status");
@@ -442,6 +485,43 @@ std::vector<std::string> ItemLines(const json::object& item) {
     } else {
       lines.push_back("signal " + name + ": timed out");
     }
+  } else if (type == "decision") {
+    std::string line = "approval " + Sanitize(StrField(item, "approval_id")) + " " +
+                       Sanitize(StrField(item, "decision")) + " by " +
+                       Sanitize(StrField(item, "by"));
+    if (const json::value* t = item.if_contains("timed_out"); t && t->is_bool() && t->get_bool()) {
+      line += " (timed out)";
+    }
+    if (std::string reason = StrField(item, "reason"); !reason.empty()) {
+      line += ": " + SanitizeMultiline(reason);
+    }
+    lines.push_back(line);
+  } else if (type == "child") {
+    std::string name = StrField(item, "name");
+    lines.push_back("started child run " + Sanitize(StrField(item, "run_id")) +
+                    (name.empty() ? std::string() : " (" + Sanitize(name) + ")"));
+  } else if (type == "child_result") {
+    std::string line = "child run " + Sanitize(StrField(item, "run_id")) + " " +
+                       Sanitize(StrField(item, "status"));
+    if (item.contains("error")) {
+      lines.push_back(line);
+      lines.push_back(ErrorLine(item));
+    } else {
+      const json::value* result = item.if_contains("result");
+      lines.push_back(line + ": " + (result != nullptr ? OneLine(*result) : "null"));
+    }
+  } else if (type == "approval") {
+    std::string step = StrField(item, "step");
+    int64_t deadline = IntField(item, "deadline_at_ms");
+    lines.push_back("approval " + Sanitize(StrField(item, "approval_id")) +
+                    (step.empty() ? std::string() : " (" + Sanitize(step) + ")") + " created, " +
+                    (deadline > 0 ? "deadline " + FormatTimeUtc(deadline) : "no deadline"));
+  } else if (type == "outbox") {
+    lines.push_back("effect intent queued for tool " + Sanitize(StrField(item, "tool")) +
+                    " (Idempotency-Key " + Sanitize(StrField(item, "key")) + ")");
+  } else if (type == "parallel") {
+    int64_t n = IntField(item, "branches");
+    lines.push_back("parallel: " + std::to_string(n) + (n == 1 ? " branch" : " branches"));
   } else if (type == "emit" || type == "now" || type == "random" || type == "uuid") {
     const json::value* value = item.if_contains("value");
     std::string text = value != nullptr ? OneLine(*value) : "null";
@@ -461,6 +541,9 @@ std::string OutcomeText(const json::object& o) {
   std::vector<std::pair<std::string, std::string>> f;
   std::string status = StrField(o, "status");
   f.emplace_back("status", status.empty() ? "-" : status);
+  if (std::string parent = StrField(o, "parent_run_id"); !parent.empty()) {
+    f.emplace_back("parent run", parent);
+  }
   if (status == "waiting") {
     std::string reason = StrField(o, "wait_reason");
     if (int64_t wake = IntField(o, "wake_at_ms"); wake > 0) {
@@ -574,8 +657,15 @@ std::string AttemptsNote(const json::array& attempts) {
 json::array BuildTranscript(const json::object& run, const json::array& entries) {
   json::array items;
   Conversation conv;
+  const std::string run_id = StrField(run, "id");
   for (const json::value& v : entries) {
-    if (const json::object* e = v.if_object()) AddEntry(*e, conv, items);
+    const json::object* e = v.if_object();
+    if (e == nullptr) continue;
+    size_t first = items.size();
+    AddEntry(*e, run_id, conv, items);
+    if (std::string branch = StrField(*e, "branch"); !branch.empty()) {
+      for (size_t i = first; i < items.size(); ++i) items[i].get_object()["branch"] = branch;
+    }
   }
   items.push_back(Outcome(run));
   return items;
@@ -586,6 +676,9 @@ std::string FormatTranscript(const json::object& run, const json::array& entries
   std::string out = "run " + Sanitize(StrField(run, "id"));
   if (std::string intent = StrField(run, "intent"); !intent.empty()) {
     out += " (" + Sanitize(intent) + ")";
+  }
+  if (std::string parent = StrField(run, "parent_run_id"); !parent.empty()) {
+    out += ", child of run " + Sanitize(parent);
   }
   out += "\n";
   size_t width = 0;
@@ -604,7 +697,9 @@ std::string FormatTranscript(const json::object& run, const json::array& entries
     }
     std::string seq = "#" + std::to_string(IntField(item, "seq"));
     seq.append(width - seq.size() + 2, ' ');
-    for (const std::string& line : ItemLines(item)) {
+    const std::string tag = BranchTag(item);
+    for (std::string line : ItemLines(item)) {
+      line.insert(0, tag);
       // Multi-line text (a prompt, an answer) continues under its item, indented.
       size_t start = 0;
       bool first = true;

@@ -27,16 +27,27 @@ namespace keel::cli {
 //   input    {input}                       one interrupt (new input from a person)
 //   step     {name, result}   sleep {wake_at_ms}   signal {name, payload | timeout: true}
 //   emit     {value}          now / random / uuid {value}
+//   child    {name, run_id}                a child run was started
+//   child_result {run_id, status, result | error}   the child's end
+//   approval {step, approval_id, deadline_at_ms}    an approval gate was created
+//   decision {approval_id, decision, by, reason, timed_out}
+//            the decision reaching the run (its "$approval:<id>" signal)
+//   outbox   {tool, key}                   an effect tool's intent was queued; `key` is its
+//                                          Idempotency-Key (the tool item that follows holds
+//                                          the outcome)
+//   parallel {branches}
 //   entry    {kind, name, result}          a kind this client does not know
-// and last an `outcome` item without seq: {run_id, intent, status, usage, and as they apply
-// answer, result, partial_answer, error, wait_reason, wake_at_ms}.
+// An item of an entry written by a parallel branch also has "branch" ("1.3"). Last comes an
+// `outcome` item without seq: {run_id, intent, status, usage, and as they apply
+// parent_run_id, answer, result, partial_answer, error, wait_reason, wake_at_ms}.
 boost::json::array BuildTranscript(const boost::json::object& run,
                                    const boost::json::array& entries);
 
-// The same as text: a "run <id> (<intent>)" line, one "#<seq>  ..." line per item (long
-// values continue on indented lines; tool results, step results and arguments are cut to
-// 200 code points; a stored blob shows as "[stored result, N bytes] <preview>"), then the
-// outcome as "key: value" lines.
+// The same as text: a "run <id> (<intent>)" line (", child of run <parent>" for a child run),
+// one "#<seq>  ..." line per item, "#<seq>  [1.3] ..." for a branch's (long values continue
+// on indented lines; tool results, step results and arguments are cut to 200 code points; a
+// stored blob shows as "[stored result, N bytes] <preview>"), then the outcome as
+// "key: value" lines.
 std::string FormatTranscript(const boost::json::object& run, const boost::json::array& entries);
 
 // Sums up an llm or tool entry's "attempts" in words: "" when the first attempt succeeded.

@@ -281,6 +281,104 @@ TEST(TranscriptTest, PlainWorkflowSteps) {
             "usage:  1 step\n");
 }
 
+// A workflow that fans out, starts a child run, waits for an approval and queues an effect:
+// the entry kinds of child runs, approvals, the outbox and parallel branches.
+json::array OrchestrationEntries() {
+  return Entries({
+      R"({"seq":1,"kind":"parallel","name":"","result":{"branches":2}})",
+      R"({"seq":2,"kind":"step","name":"quote","branch":"1.1","result":{"eur":120}})",
+      R"({"seq":3,"kind":"step","name":"stock","branch":"1.2","result":true})",
+      R"({"seq":4,"kind":"child","name":"kyc","result":{"run_id":"c-1"}})",
+      R"({"seq":5,"kind":"child_result","name":"kyc","result":{"run_id":"c-1",
+          "status":"succeeded","result":{"ok":true},"error":null,"usage":{"steps":1}}})",
+      R"({"seq":6,"kind":"child","name":"fraud","result":{"run_id":"c-2"}})",
+      R"({"seq":7,"kind":"child_result","name":"fraud","result":{"run_id":"c-2",
+          "status":"failed","result":null,
+          "error":{"code":"script_error","message":"no score"},"usage":{}}})",
+      R"({"seq":8,"kind":"approval","name":"manager_ok",
+          "result":{"approval_id":"ap-1","deadline_at_ms":1700003600000}})",
+      R"({"seq":9,"kind":"signal","name":"$approval:ap-1","result":{"signal":{
+          "approval_id":"ap-1","decision":"approved","approved":true,"by":"alice",
+          "reason":"fine","at":1700000100000,"timed_out":false}}})",
+      R"({"seq":10,"kind":"approval","name":"","result":{"approval_id":"ap-2","deadline_at_ms":0}})",
+      R"({"seq":11,"kind":"signal","name":"$approval:ap-2","result":{"signal":{
+          "approval_id":"ap-2","decision":"denied","approved":false,"by":"keel:timeout",
+          "reason":"","at":1700000200000,"timed_out":true}}})",
+      R"({"seq":12,"kind":"outbox","name":"charge_card","result":{"key":"r9:12",
+          "target":"charge_card"}})",
+      R"({"seq":13,"kind":"tool","name":"charge_card","request":{"amount":120},
+          "result":{"result":{"charge":"ch_1"},"attempts":[]}})",
+      R"({"seq":14,"kind":"outbox","name":"refund","result":{}})",
+  });
+}
+
+const char* kChildRun = R"({"id":"r9","intent":"order","status":"succeeded",
+    "parent_run_id":"r0","usage":{"steps":4},"result":{"done":true},"error":null})";
+
+TEST(TranscriptTest, OrchestrationAsText) {
+  EXPECT_EQ(FormatTranscript(J(kChildRun).get_object(), OrchestrationEntries()),
+            "run r9 (order), child of run r0\n"
+            "#1   parallel: 2 branches\n"
+            "#2   [1.1] step quote: {\"eur\":120}\n"
+            "#3   [1.2] step stock: true\n"
+            "#4   started child run c-1 (kyc)\n"
+            "#5   child run c-1 succeeded: {\"ok\":true}\n"
+            "#6   started child run c-2 (fraud)\n"
+            "#7   child run c-2 failed\n"
+            "#7   error: script_error: no score\n"
+            "#8   approval ap-1 (manager_ok) created, deadline 2023-11-14T23:13:20Z\n"
+            "#9   approval ap-1 approved by alice: fine\n"
+            "#10  approval ap-2 created, no deadline\n"
+            "#11  approval ap-2 denied by keel:timeout (timed out)\n"
+            "#12  effect intent queued for tool charge_card (Idempotency-Key r9:12)\n"
+            "#13  tool charge_card {\"amount\":120}\n"
+            "#13  result: {\"charge\":\"ch_1\"}\n"
+            "#14  effect intent queued for tool refund (Idempotency-Key r9:14)\n"
+            "\n"
+            "status:     succeeded\n"
+            "parent run: r0\n"
+            "result:     {\n"
+            "              \"done\": true\n"
+            "            }\n"
+            "usage:      4 steps\n");
+}
+
+TEST(TranscriptTest, OrchestrationAsItems) {
+  json::array items = BuildTranscript(J(kChildRun).get_object(), OrchestrationEntries());
+  ASSERT_EQ(items.size(), 15u);
+  EXPECT_EQ(items[0], J(R"({"seq":1,"type":"parallel","branches":2})"));
+  EXPECT_EQ(items[1],
+            J(R"({"seq":2,"type":"step","name":"quote","result":{"eur":120},"branch":"1.1"})"));
+  EXPECT_EQ(items[3], J(R"({"seq":4,"type":"child","name":"kyc","run_id":"c-1"})"));
+  EXPECT_EQ(items[4], J(R"({"seq":5,"type":"child_result","run_id":"c-1","status":"succeeded",
+                             "result":{"ok":true}})"));
+  EXPECT_EQ(items[6], J(R"({"seq":7,"type":"child_result","run_id":"c-2","status":"failed",
+                             "error":{"code":"script_error","message":"no score"}})"));
+  EXPECT_EQ(items[7], J(R"({"seq":8,"type":"approval","step":"manager_ok","approval_id":"ap-1",
+                             "deadline_at_ms":1700003600000})"));
+  EXPECT_EQ(items[8], J(R"({"seq":9,"type":"decision","approval_id":"ap-1",
+                             "decision":"approved","by":"alice","reason":"fine",
+                             "timed_out":false})"));
+  EXPECT_EQ(items[11], J(R"({"seq":12,"type":"outbox","tool":"charge_card","key":"r9:12"})"));
+  EXPECT_EQ(items[13], J(R"({"seq":14,"type":"outbox","tool":"refund","key":"r9:14"})"));
+  EXPECT_EQ(items[14].at("type"), "outcome");
+  EXPECT_EQ(items[14].at("parent_run_id"), "r0");
+}
+
+TEST(TranscriptTest, AnOrdinarySignalWithADollarNameStaysASignal) {
+  json::array entries = Entries({
+      R"({"seq":1,"kind":"signal","name":"$approval:ap-1","result":{"timeout":true}})",
+      R"({"seq":2,"kind":"signal","name":"$approval:ap-2","result":{"signal":"yes"}})",
+  });
+  EXPECT_EQ(FormatTranscript(J(R"({"id":"r","status":"running"})").get_object(), entries),
+            "run r\n"
+            "#1  signal $approval:ap-1: timed out\n"
+            "#2  signal $approval:ap-2: yes\n"
+            "\n"
+            "status: running\n"
+            "usage:  0 steps\n");
+}
+
 TEST(TranscriptTest, ControlCharactersAreNeutralised) {
   json::array entries =
       Entries({R"({"seq":1,"kind":"step","name":"a\u001b[2J","result":"x\u001by"})"});

@@ -2,6 +2,7 @@
 
 // Private to the engine: the state of one resident run and the engine's metrics.
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -11,13 +12,33 @@
 
 namespace keel::engine {
 
+// An answer for an action of a parallel branch, waiting for the Lua scheduler.
+struct BranchCompletion {
+  std::string tag;
+  bool ok = false;
+  std::vector<std::string> values;
+};
+
 // A run whose Lua state lives on one executor thread. Only that thread touches it.
 struct LocalEngine::ActiveRun {
   model::RunRecord rec;     // as acquired: lease owner and epoch are what appends present
   uint64_t activation = 0;  // tells callbacks of an evicted activation from the current one
   std::unique_ptr<lua::WorkflowVm> vm;
-  std::vector<model::JournalEntry> journal;  // entries still to replay
+  std::vector<model::JournalEntry> journal;  // main-line entries still to replay
   size_t cursor = 0;
+  // Entries of parallel branches still to replay, by branch tag, in journal order.
+  std::unordered_map<std::string, std::deque<model::JournalEntry>> branch_journal;
+  // The branch the action being handled belongs to ("" for the main line). Handlers set it
+  // back when their asynchronous part resumes, so entries and answers go to the right lane.
+  std::string lane;
+  // Answers for branches (ctx.parallel), waiting to be handed to the Lua scheduler.
+  std::vector<BranchCompletion> completions;
+  bool awaiting = false;  // the scheduler is parked in an "await" action
+  // Sagas: undo steps registered in Lua (their number), and whether they are running.
+  int saga_depth = 0;
+  bool compensating = false;
+  bool cancel_requested = false;  // cancel with compensation was asked for
+  bool has_children = false;      // started child runs: their fate is checked at the end
   int64_t next_seq = 1;
   // Budget use, recomputed by replay from the journal (so it survives a crash exactly).
   int64_t steps_used = 0;
@@ -35,7 +56,12 @@ struct LocalEngine::ActiveRun {
   bool acquiring = false;  // placeholder while the lease is being taken
   bool finishing = false;  // a terminal transition is in flight; do nothing more
 
-  bool replaying() const { return cursor < journal.size(); }
+  // Whether the current lane still has journaled entries to replay.
+  bool replaying() const {
+    if (lane.empty()) return cursor < journal.size();
+    auto it = branch_journal.find(lane);
+    return it != branch_journal.end() && !it->second.empty();
+  }
 };
 
 struct LocalEngine::Metrics {

@@ -43,7 +43,11 @@ class Engine {
   // kStorage / kStorageFull.
   virtual void Submit(model::Envelope env, store::Callback<SubmitOutcome> done) = 0;
 
-  virtual void Cancel(const std::string& run_id, store::Callback<model::RunRecord> done) = 0;
+  // Cancels a run at once (and its child runs). With `compensate`, a run that registered undo
+  // steps (ctx.compensate, compensate_with) runs them first and ends compensated; the
+  // returned record is then the run as it is when the request was recorded.
+  virtual void Cancel(const std::string& run_id, bool compensate,
+                      store::Callback<model::RunRecord> done) = 0;
   // Queues `input_json` for the run; the workflow reads it with ctx.interrupts().
   virtual void Interrupt(const std::string& run_id, std::string input_json,
                          store::Callback<Ok> done) = 0;
@@ -69,6 +73,15 @@ class Engine {
 
   // Gateway state for `keel status`: {"breakers": [...]} ({} without a gateway).
   virtual boost::json::object GatewayStatus() const = 0;
+
+  // Records a person's decision on an approval and wakes the run (see Store::DecideApproval
+  // for the rules: once, 409 on a different second decision, approvers).
+  virtual void DecideApproval(store::ApprovalDecision d,
+                              store::Callback<store::ApprovalOutcome> done) = 0;
+  virtual Result<model::Approval> GetApproval(const std::string& id) = 0;
+  virtual Result<std::vector<model::Approval>> ListApprovals(const store::ApprovalFilter& f) = 0;
+  virtual Result<std::vector<model::ApprovalEvent>> ApprovalAudit(const std::string& id) = 0;
+  virtual Result<std::vector<model::OutboxIntent>> ListOutbox(const store::OutboxFilter& f) = 0;
 
   // Reads (committed data).
   virtual Result<model::RunRecord> GetRun(const std::string& run_id) = 0;

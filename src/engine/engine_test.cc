@@ -270,7 +270,7 @@ TEST_F(EngineTest, CancelStopsAParkedRun) {
   auto sub = Submit("waiter");
   ASSERT_TRUE(WaitStatus(sub->run.id, RunStatus::kWaiting));
   std::promise<Result<model::RunRecord>> p;
-  engine_->Cancel(sub->run.id, [&](Result<model::RunRecord> r) { p.set_value(std::move(r)); });
+  engine_->Cancel(sub->run.id, false, [&](Result<model::RunRecord> r) { p.set_value(std::move(r)); });
   auto r = p.get_future().get();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, RunStatus::kCancelled);
@@ -286,7 +286,7 @@ TEST_F(EngineTest, CancelStopsASleepingResidentRun) {
   }
   ASSERT_EQ(engine_->ReadJournal(sub->run.id, 0, 10)->size(), 2u);  // a, sleep: now sleeping
   std::promise<Result<model::RunRecord>> p;
-  engine_->Cancel(sub->run.id, [&](Result<model::RunRecord> r) { p.set_value(std::move(r)); });
+  engine_->Cancel(sub->run.id, false, [&](Result<model::RunRecord> r) { p.set_value(std::move(r)); });
   ASSERT_TRUE(p.get_future().get().ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // past the sleep's end
   auto run = engine_->GetRun(sub->run.id);

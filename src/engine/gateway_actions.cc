@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "base/hash.h"
+#include "engine/action_util.h"
 #include "engine/active_run.h"
 #include "model/json.h"
 #include "observability/log.h"
@@ -17,6 +18,10 @@ namespace json = boost::json;
 using lua::VmEvent;
 using model::EntryKind;
 using model::RunStatus;
+using detail::DurationOption;
+using detail::EarliestDeadline;
+using detail::ErrorJson;
+using detail::ToolMeta;
 
 namespace {
 
@@ -124,7 +129,7 @@ std::shared_ptr<gateway::CancelToken> LocalEngine::NewCallToken(const std::strin
   return token;
 }
 
-VmEvent LocalEngine::BudgetReport(ActiveRun& run) {
+std::optional<VmEvent> LocalEngine::BudgetReport(ActiveRun& run) {
   const model::Budget& b = run.rec.budget;
   // The largest share of any limit used so far: the agent loop degrades above a threshold.
   double share = 0;
@@ -142,7 +147,7 @@ VmEvent LocalEngine::BudgetReport(ActiveRun& run) {
                {"cost_usd", run.cost_usd}};
   o["limits"] = model::BudgetToJson(b);
   o["used_share"] = share;
-  return run.vm->Resume(true, {json::serialize(o)});
+  return Reply(run, true, {json::serialize(o)});
 }
 
 void LocalEngine::ExhaustBudget(ActiveRun& run, const std::string& message) {
@@ -166,15 +171,16 @@ void LocalEngine::ExhaustBudget(ActiveRun& run, const std::string& message) {
                                  {"tenant", run.rec.tenant},
                                  {"intent", run.rec.intent},
                                  {"message", message}});
-  Finish(run, std::move(t));
+  EndOrRaise(run, RunStatus::kBudgetExhausted, t.error_code, message, t.result_json);
 }
 
 bool LocalEngine::AdmitCall(ActiveRun& run, const std::string& request_hash,
                             const std::string& what) {
   int seen = ++run.repeats[request_hash];
+  if (run.compensating) return true;  // undo steps run whatever the budget says
   if (run.loop_max_repeats > 0 && seen >= run.loop_max_repeats) {
     metrics_->loops.Add();
-    FailRun(run, RunStatus::kFailed, "loop_detected",
+    EndOrRaise(run, RunStatus::kFailed, "loop_detected",
             "loop detected: the same " + what + " was requested " + std::to_string(seen) +
                 " times in this run (limit " + std::to_string(run.loop_max_repeats) + ")");
     return false;
@@ -217,7 +223,7 @@ void LocalEngine::ParkUnavailable(ActiveRun& run, const std::string& reason, int
 
 std::optional<VmEvent> LocalEngine::LiveLlm(ActiveRun& run, const lua::Action& a) {
   auto lua_error = [&](const std::string& msg) {
-    return run.vm->Resume(false, {JsonString("ctx.llm: " + msg)});
+    return Reply(run, false, {JsonString("ctx.llm: " + msg)});
   };
   if (!options_.gateway) {
     return lua_error(
@@ -234,6 +240,8 @@ std::optional<VmEvent> LocalEngine::LiveLlm(ActiveRun& run, const lua::Action& a
   if (!request_in) return lua_error("expected {messages = {...}, ...}");
   const json::object& opts = arg.as_object();
   std::string on_error = StringField(opts, "on_error", "raise");
+  auto call_timeout = DurationOption(a.arg_json, "timeout");
+  if (!call_timeout) return lua_error(call_timeout.error().message);
   const std::string target = a.name;
   const std::string request_text = json::serialize(*request_in);
   const std::string hash = RequestHash("llm", target, request_text);
@@ -254,7 +262,8 @@ std::optional<VmEvent> LocalEngine::LiveLlm(ActiveRun& run, const lua::Action& a
     }
   }
 
-  const model::Budget& b = run.rec.budget;
+  model::Budget b = run.rec.budget;
+  if (run.compensating) b = model::Budget{.deadline_ms = b.deadline_ms};
   int64_t estimate = gateway::EstimateTokens(request);
   if (b.max_context > 0 && estimate > b.max_context) {
     ExhaustBudget(run, "max_context (" + std::to_string(b.max_context) +
@@ -298,7 +307,8 @@ std::optional<VmEvent> LocalEngine::LiveLlm(ActiveRun& run, const lua::Action& a
   req.intent = run.rec.intent;
   req.target = target;
   req.request = std::move(request);
-  req.deadline_at_ms = run.rec.deadline_at_ms;
+  const int64_t call_deadline = *call_timeout > 0 ? clock_.WallMs() + *call_timeout : 0;
+  req.deadline_at_ms = EarliestDeadline(run.rec.deadline_at_ms, call_deadline);
   req.stream = BoolField(opts, "stream");
   req.prefer_last = BoolField(opts, "degrade");
   req.cancel = NewCallToken(id);
@@ -315,12 +325,19 @@ std::optional<VmEvent> LocalEngine::LiveLlm(ActiveRun& run, const lua::Action& a
   // built from the text already serialized for the hash.
   std::string request_json =
       "{\"model\":" + JsonString(target) + ",\"request\":" + request_text + "}";
-  options_.gateway->CallModel(std::move(req), [this, id, activation, hash, on_error, target,
+  const std::string lane = run.lane;
+  options_.gateway->CallModel(std::move(req), [this, id, activation, hash, on_error, target, lane,
+                                               call_deadline,
                                                request_json](gateway::ModelCallResult r) mutable {
-    executors_.PostFor(id, [this, id, activation, hash, on_error, target,
+    executors_.PostFor(id, [this, id, activation, hash, on_error, target, lane, call_deadline,
                             request_json = std::move(request_json), r = std::move(r)]() mutable {
       ActiveRun* run = Find(id, activation);
       if (!run || run->finishing) return;
+      run->lane = lane;
+      if (r.error_code == "deadline_exceeded" && detail::StepTimedOut(clock_.WallMs(), run->rec.deadline_at_ms, call_deadline)) {
+        r.error_code = "step_timeout";
+        r.message = "the call's timeout passed: " + r.message;
+      }
       if (r.error_code == "cancelled" || r.error_code == "deadline_exceeded") {
         // The run was cancelled (already terminal) or hit its deadline.
         if (!CheckDeadline(*run)) {
@@ -359,14 +376,12 @@ std::optional<VmEvent> LocalEngine::LiveLlm(ActiveRun& run, const lua::Action& a
       model::JournalEntry e = NewEntry(*run, EntryKind::kLlm, target, "", json::serialize(result));
       e.request_hash = hash;
       e.request_json = std::move(request_json);
-      if (!r.ok && on_error != "return") {
-        FailRun(*run, RunStatus::kFailed, r.error_code, "ctx.llm: " + r.message, {std::move(e)});
-        return;
-      }
-      AppendThen(*run, {std::move(e)}, std::nullopt, [this, values](ActiveRun& r) {
+      bool raise = !r.ok && on_error != "return";
+      if (raise) values = {ErrorJson(r.error_code, "ctx.llm: " + r.message)};
+      AppendThen(*run, {std::move(e)}, std::nullopt, [this, values, raise](ActiveRun& r) {
         metrics_->step_seconds.Observe(static_cast<double>(clock_.MonoUs() - r.action_started_us) /
                                        1e6);
-        Drive(r, r.vm->Resume(true, values));
+        Continue(r, !raise, values);
       });
     });
   });
@@ -415,7 +430,7 @@ Result<std::vector<ToolCallSpec>> ParseToolCalls(const lua::Action& a, std::stri
 std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action& a) {
   const std::string fn = "ctx." + a.op;
   auto lua_error = [&](const std::string& msg) {
-    return run.vm->Resume(false, {JsonString(fn + ": " + msg)});
+    return Reply(run, false, {JsonString(fn + ": " + msg)});
   };
   if (!options_.gateway) {
     return lua_error("no tool gateway is configured: add [tools] to the config");
@@ -423,7 +438,18 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
   std::string on_error;
   auto calls = ParseToolCalls(a, &on_error);
   if (!calls) return lua_error(calls.error().message);
-  const model::Budget& b = run.rec.budget;
+  std::vector<gateway::Gateway::ToolTraits> traits;
+  for (const auto& c : *calls) {
+    auto t = options_.gateway->TraitsOf(c.name);
+    traits.push_back(t ? *t : gateway::Gateway::ToolTraits{});
+    if (t && t->effect && a.op == "tools") {
+      return lua_error("tool \"" + c.name +
+                       "\" has side effects (effect = true): call it with ctx.tool, which "
+                       "delivers it through the outbox");
+    }
+  }
+  model::Budget b = run.rec.budget;
+  if (run.compensating) b = model::Budget{.deadline_ms = b.deadline_ms};
   for (size_t i = 0; i < calls->size(); ++i) {
     const ToolCallSpec& c = (*calls)[i];
     std::string what = "tool \"" + c.name + "\" with arguments " + Shorten(c.args_json);
@@ -436,6 +462,13 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
       ExhaustBudget(run, "max_steps (" + std::to_string(b.max_steps) + ") reached before " + what);
       return std::nullopt;
     }
+  }
+  auto call_timeout = DurationOption(a.arg_json, "timeout");
+  if (!call_timeout) return lua_error(call_timeout.error().message);
+  if (traits[0].effect) {
+    const ToolCallSpec& c = (*calls)[0];
+    EffectCall call{c.name, c.args_json, c.hash, on_error, traits[0].compensate_with, ""};
+    return LiveEffect(run, std::move(call), traits[0].outbox_max_attempts);
   }
 
   // Every call goes out at once; results are journaled together, in call order, when the
@@ -452,13 +485,22 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
   const std::string id = run.rec.id;
   const uint64_t activation = run.activation;
   const bool single = a.op == "tool";
+  const std::string compensate_with = single ? traits[0].compensate_with : "";
+  const std::string lane = run.lane;
+  const int64_t call_deadline = *call_timeout > 0 ? clock_.WallMs() + *call_timeout : 0;
   auto token = NewCallToken(id);
-  auto finish = [this, id, activation, batch, single, on_error, fn] {
+  auto finish = [this, id, activation, batch, single, on_error, fn, lane, call_deadline,
+                 compensate_with] {
     ActiveRun* run = Find(id, activation);
     if (!run || run->finishing) return;
+    run->lane = lane;
     int64_t retry_at = 0;
     std::string unavailable;
-    for (const auto& r : batch->results) {
+    for (auto& r : batch->results) {
+      if (r.error_code == "deadline_exceeded" && detail::StepTimedOut(clock_.WallMs(), run->rec.deadline_at_ms, call_deadline)) {
+        r.error_code = "step_timeout";
+        r.message = "the call's timeout passed: " + r.message;
+      }
       if (r.error_code == "cancelled" || r.error_code == "deadline_exceeded") {
         if (!CheckDeadline(*run)) {
           FailRun(*run, RunStatus::kTimedOut, "deadline_exceeded",
@@ -476,7 +518,8 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
       return;
     }
     std::vector<model::JournalEntry> entries;
-    std::vector<store::Blob> blobs;
+    store::AppendRequest extra;
+    std::vector<store::Blob>& blobs = extra.blobs;
     json::array outcomes;
     std::string first_error_code, first_error;
     for (size_t i = 0; i < batch->calls.size(); ++i) {
@@ -516,14 +559,14 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
       outcomes.push_back(std::move(outcome));
     }
     std::vector<std::string> values;
+    bool raise = false;
     if (single) {
       const json::object& o = outcomes[0].as_object();
       if (auto* r = o.if_contains("result")) {
-        values = {json::serialize(*r)};
+        values = {json::serialize(*r), ToolMeta(compensate_with)};
       } else if (on_error != "return") {
-        FailRun(*run, RunStatus::kFailed, first_error_code, fn + ": " + first_error,
-                std::move(entries));
-        return;
+        raise = true;
+        values = {ErrorJson(first_error_code, fn + ": " + first_error)};
       } else {
         values = {"null", json::serialize(o.at("error"))};
       }
@@ -532,12 +575,12 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
     }
     AppendThen(
         *run, std::move(entries), std::nullopt,
-        [this, values](ActiveRun& r) {
+        [this, values, raise](ActiveRun& r) {
           metrics_->step_seconds.Observe(
               static_cast<double>(clock_.MonoUs() - r.action_started_us) / 1e6);
-          Drive(r, r.vm->Resume(true, values));
+          Continue(r, !raise, values);
         },
-        std::move(blobs));
+        std::move(extra));
   };
   for (size_t i = 0; i < batch->calls.size(); ++i) {
     gateway::ToolCallRequest req;
@@ -548,7 +591,7 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
     req.name = batch->calls[i].name;
     req.args_json = batch->calls[i].args_json;
     req.traceparent = TraceParent(id, req.seq);
-    req.deadline_at_ms = run.rec.deadline_at_ms;
+    req.deadline_at_ms = EarliestDeadline(run.rec.deadline_at_ms, call_deadline);
     req.cancel = token;
     int64_t seq = req.seq;
     req.on_attempt = [this, id, seq](const gateway::Attempt& at) {
@@ -570,14 +613,14 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
 std::optional<VmEvent> LocalEngine::LiveConfig(ActiveRun& run, const lua::Action& a) {
   const std::string prefix = "agent:";
   if (a.name.rfind(prefix, 0) != 0) {
-    return run.vm->Resume(false, {JsonString("unknown configuration \"" + a.name + "\"")});
+    return Reply(run, false, {JsonString("unknown configuration \"" + a.name + "\"")});
   }
   std::string name = a.name.substr(prefix.size());
   auto it = options_.agents.find(name);
   if (it == options_.agents.end()) {
     std::string known;
     for (const auto& [n, _] : options_.agents) known += (known.empty() ? "" : ", ") + n;
-    return run.vm->Resume(false, {JsonString("unknown agent \"" + name + "\" (known: " +
+    return Reply(run, false, {JsonString("unknown agent \"" + name + "\" (known: " +
                                              (known.empty() ? "none" : known) + ")")});
   }
   json::object spec = model::AgentSpecToJson(it->second);
@@ -586,7 +629,7 @@ std::optional<VmEvent> LocalEngine::LiveConfig(ActiveRun& run, const lua::Action
     if (!options_.gateway) break;
     auto d = options_.gateway->DescribeTool(t);
     if (!d) {
-      return run.vm->Resume(false, {JsonString("agent \"" + name + "\": " + d.error().message)});
+      return Reply(run, false, {JsonString("agent \"" + name + "\": " + d.error().message)});
     }
     tools.push_back(std::move(*d));
   }
@@ -594,7 +637,7 @@ std::optional<VmEvent> LocalEngine::LiveConfig(ActiveRun& run, const lua::Action
   run.loop_max_repeats = it->second.loop_max_repeats;
   std::string value = json::serialize(spec);
   AppendThen(run, {NewEntry(run, EntryKind::kConfig, a.name, "", value)}, std::nullopt,
-             [this, value](ActiveRun& r) { Drive(r, r.vm->Resume(true, {value})); });
+             [this, value](ActiveRun& r) { Continue(r, true, {value}); });
   return std::nullopt;
 }
 
@@ -607,7 +650,7 @@ std::optional<VmEvent> LocalEngine::ReplayCall(ActiveRun& run, const lua::Action
     json::value spec = model::StoredJson(value);
     if (spec.is_object())
       run.loop_max_repeats = static_cast<int>(IntField(spec.as_object(), "loop_max_repeats"));
-    return run.vm->Resume(true, {value});
+    return Reply(run, true, {value});
   }
   if (a.op == "llm") {
     if (!MatchJournal(run, EntryKind::kLlm, a.name)) return std::nullopt;
@@ -625,24 +668,26 @@ std::optional<VmEvent> LocalEngine::ReplayCall(ActiveRun& run, const lua::Action
       }
       std::string content = StringField(resp, "content");
       if (!content.empty()) run.last_answer = content;
-      return run.vm->Resume(true, {json::serialize(resp)});
+      return Reply(run, true, {json::serialize(resp)});
     }
     json::object err = o && o->if_contains("error") && o->at("error").is_object()
                            ? o->at("error").as_object()
                            : json::object{{"code", "internal"}, {"message", "unreadable entry"}};
     json::value arg = model::StoredJson(a.arg_json);
     if (!arg.is_object() || StringField(arg.as_object(), "on_error") != "return") {
-      FailRun(run, RunStatus::kFailed, StringField(err, "code", "internal"),
-              "ctx.llm: " + StringField(err, "message"));
-      return std::nullopt;
+      return Reply(run, false,
+                   {ErrorJson(StringField(err, "code", "internal"),
+                              "ctx.llm: " + StringField(err, "message"))});
     }
-    return run.vm->Resume(true, {"null", json::serialize(err)});
+    return Reply(run, true, {"null", json::serialize(err)});
   }
+  // An effect tool: its intent, then (once settled) its outcome.
+  if (a.op == "tool" && PeekEntry(run).kind == EntryKind::kOutbox) return ReplayEffect(run, a);
   // tool / tools: a batch was journaled as consecutive entries in one commit.
   std::string on_error;
   auto calls = ParseToolCalls(a, &on_error);
   if (!calls)
-    return run.vm->Resume(false, {JsonString("ctx." + a.op + ": " + calls.error().message)});
+    return Reply(run, false, {JsonString("ctx." + a.op + ": " + calls.error().message)});
   json::array outcomes;
   for (const auto& c : *calls) {
     if (!run.replaying()) {
@@ -666,16 +711,22 @@ std::optional<VmEvent> LocalEngine::ReplayCall(ActiveRun& run, const lua::Action
     }
     outcomes.push_back(std::move(outcome));
   }
-  if (a.op == "tools") return run.vm->Resume(true, {json::serialize(outcomes)});
+  if (a.op == "tools") return Reply(run, true, {json::serialize(outcomes)});
   const json::object& o = outcomes[0].as_object();
-  if (auto* r = o.if_contains("result")) return run.vm->Resume(true, {json::serialize(*r)});
+  if (auto* r = o.if_contains("result")) {
+    auto traits = options_.gateway ? options_.gateway->TraitsOf(a.name)
+                                   : Result<gateway::Gateway::ToolTraits>(
+                                         Error{Errc::kNotFound, "no gateway"});
+    return Reply(run, true,
+                 {json::serialize(*r), ToolMeta(traits ? traits->compensate_with : "")});
+  }
   const json::object& err = o.at("error").as_object();
   if (on_error != "return") {
-    FailRun(run, RunStatus::kFailed, StringField(err, "code", "tool_error"),
-            "ctx.tool: tool \"" + a.name + "\": " + StringField(err, "message"));
-    return std::nullopt;
+    return Reply(run, false,
+                 {ErrorJson(StringField(err, "code", "tool_error"),
+                            "ctx.tool: tool \"" + a.name + "\": " + StringField(err, "message"))});
   }
-  return run.vm->Resume(true, {"null", json::serialize(err)});
+  return Reply(run, true, {"null", json::serialize(err)});
 }
 
 }  // namespace keel::engine

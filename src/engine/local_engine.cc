@@ -25,6 +25,7 @@ LocalEngine::LocalEngine(EngineOptions options, store::Store& store, WorkflowReg
 
 LocalEngine::~LocalEngine() {
   stopped_ = true;
+  if (outbox_) outbox_->Stop();
   timers_.Stop();
   executors_.Stop();
 }
@@ -36,12 +37,24 @@ Status LocalEngine::Start() {
   if (!runs) return runs.error();
   auto timers = store_.WaitingTimers();
   if (!timers) return timers.error();
+  auto approvals = store_.ApprovalDeadlines();
+  if (!approvals) return approvals.error();
   executors_.Start();
   timers_.Start();
+  if (options_.gateway) {
+    OutboxDispatcher::Options outbox = options_.outbox;
+    if (!outbox.metrics) outbox.metrics = &metrics_->registry;
+    outbox_ = std::make_unique<OutboxDispatcher>(
+        store_, *options_.gateway, timers_, clock_, random_, outbox,
+        [this](const model::OutboxIntent& row) { OnOutboxSettled(row); });
+    outbox_->Start();
+  }
   for (auto& rec : *runs) {
     PostActivate(std::move(rec), /*fresh=*/false);
   }
   for (const auto& [id, at] : *timers) ScheduleWake(id, at);
+  // A deadline that passed while no node ran is applied now, exactly once (the store checks).
+  for (const auto& [id, at] : *approvals) ScheduleApprovalExpiry(id, at);
   obs::Info("engine_started", {{"node", options_.node_id},
                                {"recovered_runs", runs->size()},
                                {"parked_timers", timers->size()},
@@ -75,6 +88,7 @@ int64_t LocalEngine::Drain(int64_t timeout_ms) {
   }
   int64_t left = resident_;
   stopped_ = true;
+  if (outbox_) outbox_->Stop();  // before the timers it schedules on
   timers_.Stop();
   executors_.Stop();
   std::promise<void> released;
@@ -87,13 +101,9 @@ int64_t LocalEngine::Drain(int64_t timeout_ms) {
   return left;
 }
 
-void LocalEngine::Submit(model::Envelope env, store::Callback<SubmitOutcome> done) {
-  if (draining_) {
-    return done(Error{Errc::kUnavailable, "the server is shutting down; retry shortly"});
-  }
+Result<store::AdmitRequest> LocalEngine::NewRun(const model::Envelope& env, int64_t now) {
   auto code = registry_.Current(env.intent);
-  if (!code) return done(code.error());
-  int64_t now = clock_.WallMs();
+  if (!code) return code.error();
   store::AdmitRequest req;
   model::RunRecord& r = req.run;
   r.id = env.run_id.empty() ? random_.UuidV7(now) : env.run_id;
@@ -121,8 +131,18 @@ void LocalEngine::Submit(model::Envelope env, store::Callback<SubmitOutcome> don
   r.lease_epoch = 1;
   r.lease_expires_at_ms = now + options_.lease_ttl_ms;
   r.created_at_ms = now;
+  r.updated_at_ms = now;
   req.payload_hash = Hex64(Fnv1a64(env.intent + "\n" + env.payload_json));
-  store_.Admit(std::move(req), [this, done = std::move(done)](Result<store::AdmitOutcome> res) {
+  return req;
+}
+
+void LocalEngine::Submit(model::Envelope env, store::Callback<SubmitOutcome> done) {
+  if (draining_) {
+    return done(Error{Errc::kUnavailable, "the server is shutting down; retry shortly"});
+  }
+  auto req = NewRun(env, clock_.WallMs());
+  if (!req) return done(req.error());
+  store_.Admit(std::move(*req), [this, done = std::move(done)](Result<store::AdmitOutcome> res) {
     if (!res) return done(res.error());
     bool fresh = !res->existing;
     model::RunRecord rec = res->run;
@@ -134,7 +154,26 @@ void LocalEngine::Submit(model::Envelope env, store::Callback<SubmitOutcome> don
   });
 }
 
-void LocalEngine::Cancel(const std::string& run_id, store::Callback<model::RunRecord> done) {
+void LocalEngine::Cancel(const std::string& run_id, bool compensate,
+                         store::Callback<model::RunRecord> done) {
+  if (compensate) {
+    // The run itself ends, after its undo steps: a resident run hears at its next action, a
+    // parked one is woken for it.
+    store_.RequestCancel(run_id, [this, run_id, done = std::move(done)](
+                                     Result<model::RunRecord> r) {
+      if (!r) return done(r.error());
+      executors_.PostFor(run_id, [this, run_id] {
+        auto& shard = shards_[executors_.ThreadFor(run_id)];
+        if (auto it = shard.find(run_id); it != shard.end()) {
+          it->second->cancel_requested = true;
+        } else {
+          WakeOnExecutor(run_id);
+        }
+      });
+      done(std::move(*r));
+    });
+    return;
+  }
   store::Transition t;
   t.status = model::RunStatus::kCancelled;
   t.error_code = "cancelled";
@@ -146,6 +185,7 @@ void LocalEngine::Cancel(const std::string& run_id, store::Callback<model::RunRe
     // in-flight writes fail as already finished.
     InterruptVm(run_id);
     executors_.PostFor(run_id, [this, run_id] { Evict(run_id); });
+    StopDescendants(run_id);
     done(std::move(*r));
   });
 }
@@ -190,6 +230,39 @@ Engine::WatchId LocalEngine::OnLive(
 }
 
 void LocalEngine::Unwatch(WatchId id) { watchers_.Remove(id); }
+
+void LocalEngine::DecideApproval(store::ApprovalDecision d,
+                                 store::Callback<store::ApprovalOutcome> done) {
+  d.now_ms = clock_.WallMs();
+  d.timed_out = false;
+  store_.DecideApproval(std::move(d), [this, done = std::move(done)](
+                                          Result<store::ApprovalOutcome> r) {
+    if (r && !r->existing) {
+      obs::Info("approval_decided", {{"approval_id", r->approval.id},
+                                     {"run_id", r->approval.run_id},
+                                     {"decision", r->approval.status},
+                                     {"by", r->approval.decided_by}});
+    }
+    if (r && r->woke) Wake(r->approval.run_id);
+    done(std::move(r));
+  });
+}
+
+Result<model::Approval> LocalEngine::GetApproval(const std::string& id) {
+  return store_.GetApproval(id);
+}
+
+Result<std::vector<model::Approval>> LocalEngine::ListApprovals(const store::ApprovalFilter& f) {
+  return store_.ListApprovals(f);
+}
+
+Result<std::vector<model::ApprovalEvent>> LocalEngine::ApprovalAudit(const std::string& id) {
+  return store_.ApprovalAudit(id);
+}
+
+Result<std::vector<model::OutboxIntent>> LocalEngine::ListOutbox(const store::OutboxFilter& f) {
+  return store_.ListOutbox(f);
+}
 
 boost::json::object LocalEngine::GatewayStatus() const {
   if (!options_.gateway) return {};

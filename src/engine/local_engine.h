@@ -14,6 +14,7 @@
 #include "base/timer_queue.h"
 #include "engine/engine.h"
 #include "engine/executor_pool.h"
+#include "engine/outbox_dispatcher.h"
 #include "engine/watchers.h"
 #include "engine/workflow_registry.h"
 #include "gateway/gateway.h"
@@ -48,6 +49,10 @@ struct EngineOptions {
   int loop_max_repeats = 3;
   // Tool results larger than this are stored once as a blob and journaled by reference.
   int64_t tool_result_inline_bytes = 16 * 1024;
+  // Approval notifications: the tool that receives them (the [approvals] webhook); "": none.
+  std::string approval_notify_tool;
+  int approval_notify_max_attempts = 10;
+  OutboxDispatcher::Options outbox;
 };
 
 // The engine of one node: admission, leases, executors, timers, signals. See engine.h for the
@@ -69,7 +74,8 @@ class LocalEngine final : public Engine {
   void SetDraining() { draining_ = true; }
 
   void Submit(model::Envelope env, store::Callback<SubmitOutcome> done) override;
-  void Cancel(const std::string& run_id, store::Callback<model::RunRecord> done) override;
+  void Cancel(const std::string& run_id, bool compensate,
+              store::Callback<model::RunRecord> done) override;
   void Interrupt(const std::string& run_id, std::string input_json,
                  store::Callback<Ok> done) override;
   void Signal(const std::string& run_id, const std::string& name, std::string payload_json,
@@ -81,6 +87,12 @@ class LocalEngine final : public Engine {
                  std::function<void(const std::string&, const std::string&)> cb) override;
   boost::json::object GatewayStatus() const override;
   void Unwatch(WatchId id) override;
+  void DecideApproval(store::ApprovalDecision d,
+                      store::Callback<store::ApprovalOutcome> done) override;
+  Result<model::Approval> GetApproval(const std::string& id) override;
+  Result<std::vector<model::Approval>> ListApprovals(const store::ApprovalFilter& f) override;
+  Result<std::vector<model::ApprovalEvent>> ApprovalAudit(const std::string& id) override;
+  Result<std::vector<model::OutboxIntent>> ListOutbox(const store::OutboxFilter& f) override;
   Result<model::RunRecord> GetRun(const std::string& run_id) override;
   Result<std::vector<model::RunRecord>> ListRuns(const store::RunFilter& filter) override;
   Result<std::vector<model::JournalEntry>> ReadJournal(const std::string& run_id, int64_t after_seq,
@@ -107,17 +119,28 @@ class LocalEngine final : public Engine {
   // True when the next journal entry is `want` "name"; otherwise fails the run with a
   // non-determinism error naming both.
   bool MatchJournal(ActiveRun& run, model::EntryKind want, const std::string& name);
-  // Takes the next journal entry (releasing the journal when replay ends).
+  // The next journal entry of the current lane, and taking it (releasing the main journal
+  // when its replay ends).
+  const model::JournalEntry& PeekEntry(ActiveRun& run);
   model::JournalEntry ConsumeEntry(ActiveRun& run);
   std::optional<lua::VmEvent> Live(ActiveRun& run, const lua::Action& a);
-  // Commits `entries` (and a transition), then runs `then` on the run's executor.
+  // Commits `entries` (and a transition, and the rows of `extra`: blobs, outbox intents,
+  // child runs, approvals), then runs `then` on the run's executor, in the same lane.
   void AppendThen(ActiveRun& run, std::vector<model::JournalEntry> entries,
                   std::optional<store::Transition> transition, std::function<void(ActiveRun&)> then,
-                  std::vector<store::Blob> blobs = {});
+                  store::AppendRequest extra = {});
   // Waits for wall time `wake_at` with the Lua state resident or parked, then resumes.
   std::optional<lua::VmEvent> SleepUntil(ActiveRun& run, int64_t wake_at,
                                          std::vector<model::JournalEntry> entries);
-  lua::VmEvent ResumeSignal(ActiveRun& run, const std::string& result_json);
+  std::optional<lua::VmEvent> ResumeSignal(ActiveRun& run, const std::string& result_json);
+  // A cancel with compensation reached the run: raise it into Lua when undo steps are
+  // registered, otherwise end the run cancelled.
+  std::optional<lua::VmEvent> StopForCancel(ActiveRun& run);
+  // Waits for signal `name` (journaled when taken; the run parks meanwhile), then `resume`.
+  using SignalResume =
+      std::function<std::optional<lua::VmEvent>(ActiveRun&, const std::string& result_json)>;
+  std::optional<lua::VmEvent> AwaitSignal(ActiveRun& run, const std::string& name,
+                                          int64_t timeout_at, SignalResume resume);
   // Ends the run: commits `entries` and the terminal transition together.
   void Finish(ActiveRun& run, store::Transition t, std::vector<model::JournalEntry> entries = {});
   void Evict(const std::string& run_id);
@@ -137,7 +160,7 @@ class LocalEngine final : public Engine {
   // Replays journaled llm/tool entries (a batch of tools takes several); nullopt when the
   // run ended or waits.
   std::optional<lua::VmEvent> ReplayCall(ActiveRun& run, const lua::Action& a);
-  lua::VmEvent BudgetReport(ActiveRun& run);
+  std::optional<lua::VmEvent> BudgetReport(ActiveRun& run);
   // Parks the run until `retry_at_ms` (bounded by its deadline) because every provider or
   // tool it needs is unavailable; it resumes by replaying to the same call.
   void ParkUnavailable(ActiveRun& run, const std::string& reason, int64_t retry_at_ms,
@@ -148,6 +171,54 @@ class LocalEngine final : public Engine {
   ActiveRun* Find(const std::string& run_id, uint64_t activation);
   model::JournalEntry NewEntry(ActiveRun& run, model::EntryKind kind, const std::string& name,
                                const std::string& arg_json, std::string result_json);
+
+  // --- answers, branches, sagas, child runs, approvals, effects (workflow_actions.cc) ---
+  // Answers the action being handled in the current lane: on the main line it resumes Lua
+  // and returns its next event; for a branch it queues the answer for the Lua scheduler.
+  std::optional<lua::VmEvent> Reply(ActiveRun& run, bool ok, std::vector<std::string> values);
+  // The same from an asynchronous continuation (a commit, a gateway call): drives the run on.
+  void Continue(ActiveRun& run, bool ok, std::vector<std::string> values);
+  // Fails the current action with a ctx error a moment later (from the executor queue), for
+  // handlers that cannot answer where they stand (budget and loop checks inside a saga).
+  void RaiseLater(ActiveRun& run, std::string error_json);
+  // Ends the run, or, when undo steps are registered and not yet running, raises the error
+  // into Lua so that they run first.
+  void EndOrRaise(ActiveRun& run, model::RunStatus status, const std::string& code,
+                  const std::string& message, const std::string& result_json = "");
+  std::optional<lua::VmEvent> HandleAwait(ActiveRun& run, const lua::Action& a);
+  std::optional<lua::VmEvent> HandleSaga(ActiveRun& run, const lua::Action& a);
+  std::optional<lua::VmEvent> HandleFail(ActiveRun& run, const lua::Action& a);
+  std::optional<lua::VmEvent> LiveChild(ActiveRun& run, const lua::Action& a);
+  std::optional<lua::VmEvent> ReplayChild(ActiveRun& run, const lua::Action& a);
+  void WaitChild(ActiveRun& run, const std::string& child_id, const std::string& intent,
+                 const std::string& on_error, int64_t timeout_at);
+  void SettleChild(ActiveRun& run, const std::string& intent, const std::string& on_error,
+                   const model::RunRecord* child, const std::string& child_id);
+  std::optional<lua::VmEvent> LiveApproval(ActiveRun& run, const lua::Action& a);
+  std::optional<lua::VmEvent> ReplayApproval(ActiveRun& run, const lua::Action& a);
+  std::optional<lua::VmEvent> WaitApproval(ActiveRun& run, const std::string& approval_id,
+                                           bool required);
+  void ScheduleApprovalExpiry(const std::string& approval_id, int64_t at_ms);
+  void ExpireApproval(const std::string& approval_id);
+  // Effect tools: the intent goes to the outbox; the outcome is journaled when it settles.
+  struct EffectCall {
+    std::string name;
+    std::string args_json;
+    std::string hash;
+    std::string on_error;
+    std::string compensate_with;
+    std::string key;
+  };
+  std::optional<lua::VmEvent> LiveEffect(ActiveRun& run, EffectCall call, int max_attempts);
+  std::optional<lua::VmEvent> ReplayEffect(ActiveRun& run, const lua::Action& a);
+  void WaitEffect(ActiveRun& run, EffectCall call);
+  void SettleEffect(ActiveRun& run, const EffectCall& call, const model::OutboxIntent& row);
+  void OnOutboxSettled(const model::OutboxIntent& row);
+  // After a run ended: its descendants were cancelled in the same transaction; stop and
+  // report those this node holds.
+  void StopDescendants(const std::string& run_id);
+  // The admission record of a new run (Submit, child runs).
+  Result<store::AdmitRequest> NewRun(const model::Envelope& env, int64_t now);
 
   // --- wake-ups (any thread) ---
   void Wake(const std::string& run_id);
@@ -182,6 +253,17 @@ class LocalEngine final : public Engine {
   };
   std::mutex flags_mu_;
   std::unordered_map<std::string, RunHandles> flags_;
+
+  // Runs waiting for an effect's outcome, by outbox key (dispatcher threads settle them).
+  struct EffectWaiter {
+    std::string run_id;
+    uint64_t activation = 0;
+    std::string lane;
+    EffectCall call;
+  };
+  std::mutex effects_mu_;
+  std::unordered_map<std::string, EffectWaiter> effect_waiters_;
+  std::unique_ptr<OutboxDispatcher> outbox_;
 
   // Resident runs, one map per executor thread; only that thread touches its map.
   std::vector<std::unordered_map<std::string, std::unique_ptr<ActiveRun>>> shards_;

@@ -5,6 +5,7 @@
 
 #include "base/duration.h"
 #include "base/hash.h"
+#include "engine/action_util.h"
 #include "engine/active_run.h"
 #include "observability/log.h"
 
@@ -14,6 +15,7 @@ namespace json = boost::json;
 using lua::VmEvent;
 using model::EntryKind;
 using model::RunStatus;
+using detail::ErrorJson;
 
 namespace {
 
@@ -29,6 +31,9 @@ std::optional<EntryKind> KindForOp(const std::string& op) {
   if (op == "llm") return EntryKind::kLlm;
   if (op == "tool" || op == "tools") return EntryKind::kTool;
   if (op == "config") return EntryKind::kConfig;
+  if (op == "child") return EntryKind::kChild;
+  if (op == "approval") return EntryKind::kApproval;
+  if (op == "parallel") return EntryKind::kParallel;
   return std::nullopt;
 }
 
@@ -101,6 +106,7 @@ void LocalEngine::Activate(model::RunRecord rec, bool fresh) {
   run.activation = next_activation_++;
   run.resumed_wait_reason = rec.wait_reason;
   run.resumed_wake_at = rec.wake_at_ms;
+  run.cancel_requested = rec.cancel_requested;
   run.rec = std::move(rec);
   run.rec.status = RunStatus::kRunning;
   run.loop_max_repeats = options_.loop_max_repeats;
@@ -114,8 +120,15 @@ void LocalEngine::Activate(model::RunRecord rec, bool fresh) {
       OnWriteError(run.rec.id, run.activation, journal.error());
       return;
     }
-    run.journal = std::move(*journal);
-    run.next_seq = static_cast<int64_t>(run.journal.size()) + 1;
+    run.next_seq = static_cast<int64_t>(journal->size()) + 1;
+    for (auto& e : *journal) {
+      if (e.branch.empty()) {
+        run.journal.push_back(std::move(e));
+      } else {
+        std::string tag = e.branch;
+        run.branch_journal[tag].push_back(std::move(e));
+      }
+    }
   }
   auto code = registry_.ByHash(run.rec.code_hash);
   if (!code) {
@@ -159,8 +172,10 @@ void LocalEngine::Drive(ActiveRun& run, VmEvent ev) {
     if (run.finishing) return;
     switch (ev.kind) {
       case VmEvent::Kind::kDone: {
-        if (run.replaying()) {
-          const auto& e = run.journal[run.cursor];
+        run.lane.clear();
+        if (run.replaying() || !run.branch_journal.empty()) {
+          const auto& e = run.replaying() ? run.journal[run.cursor]
+                                          : run.branch_journal.begin()->second.front();
           metrics_->nondeterminism.Add();
           FailRun(run, RunStatus::kFailed, "non_determinism",
                   "the workflow returned, but the journal holds more: entry " +
@@ -182,6 +197,7 @@ void LocalEngine::Drive(ActiveRun& run, VmEvent ev) {
         return;
       case VmEvent::Kind::kAction: {
         if (CheckDeadline(run)) return;
+        run.lane.clear();  // actions Lua yields itself are the main line's (see HandleAwait)
         auto next = HandleAction(run, ev.action);
         if (!next) return;
         ev = std::move(*next);
@@ -194,21 +210,34 @@ void LocalEngine::Drive(ActiveRun& run, VmEvent ev) {
 std::optional<VmEvent> LocalEngine::HandleAction(ActiveRun& run, const lua::Action& a) {
   run.action_started_us = clock_.MonoUs();
   if (a.op == "budget") return BudgetReport(run);  // computed, not journaled
+  if (a.op == "saga") return HandleSaga(run, a);
+  if (a.op == "fail") return HandleFail(run, a);
+  if (a.op == "await") return HandleAwait(run, a);
+  // A cancel with compensation: the next live action fails, so that the undo steps run.
+  if (run.cancel_requested && !run.compensating && !run.replaying()) return StopForCancel(run);
   auto kind = KindForOp(a.op);
-  if (!kind) return run.vm->Resume(false, {JsonString("unknown ctx operation " + a.op)});
+  if (!kind) return Reply(run, false, {JsonString("unknown ctx operation " + a.op)});
   if (run.replaying()) {
     bool call =
         *kind == EntryKind::kLlm || *kind == EntryKind::kTool || *kind == EntryKind::kConfig;
+    if (*kind == EntryKind::kChild) return ReplayChild(run, a);
+    if (*kind == EntryKind::kApproval) return ReplayApproval(run, a);
     return call ? ReplayCall(run, a) : Replay(run, a);
   }
   if (a.op == "llm") return LiveLlm(run, a);
   if (a.op == "tool" || a.op == "tools") return LiveTools(run, a);
   if (a.op == "config") return LiveConfig(run, a);
+  if (a.op == "child") return LiveChild(run, a);
+  if (a.op == "approval") return LiveApproval(run, a);
   return Live(run, a);
 }
 
+const model::JournalEntry& LocalEngine::PeekEntry(ActiveRun& run) {
+  return run.lane.empty() ? run.journal[run.cursor] : run.branch_journal[run.lane].front();
+}
+
 bool LocalEngine::MatchJournal(ActiveRun& run, EntryKind want, const std::string& name) {
-  const model::JournalEntry& e = run.journal[run.cursor];
+  const model::JournalEntry& e = PeekEntry(run);
   if (e.kind == want && e.name == name) return true;
   metrics_->nondeterminism.Add();
   FailRun(run, RunStatus::kFailed, "non_determinism",
@@ -221,6 +250,13 @@ bool LocalEngine::MatchJournal(ActiveRun& run, EntryKind want, const std::string
 
 model::JournalEntry LocalEngine::ConsumeEntry(ActiveRun& run) {
   metrics_->replayed_entries.Add();
+  if (!run.lane.empty()) {
+    auto it = run.branch_journal.find(run.lane);
+    model::JournalEntry e = std::move(it->second.front());
+    it->second.pop_front();
+    if (it->second.empty()) run.branch_journal.erase(it);
+    return e;
+  }
   // Moved out before the journal goes: it is released once replay ends.
   model::JournalEntry e = std::move(run.journal[run.cursor]);
   run.cursor++;
@@ -239,18 +275,19 @@ std::optional<VmEvent> LocalEngine::Replay(ActiveRun& run, const lua::Action& a)
   switch (want) {
     case EntryKind::kStep:
       run.steps_used++;
-      return run.vm->Resume(true, {"true", result});
+      return Reply(run, true, {"true", result});
     case EntryKind::kSleep: {
       int64_t wake_at = WakeField(result);
-      if (clock_.WallMs() >= wake_at) return run.vm->Resume(true, {});
+      if (clock_.WallMs() >= wake_at) return Reply(run, true, {});
       return SleepUntil(run, wake_at, {});
     }
     case EntryKind::kSignal:
       return ResumeSignal(run, result);
     case EntryKind::kEmit:
-      return run.vm->Resume(true, {});
+    case EntryKind::kParallel:
+      return Reply(run, true, {});
     default:  // now, random, uuid, interrupts: the journaled value
-      return run.vm->Resume(true, {result});
+      return Reply(run, true, {result});
   }
 }
 
@@ -265,6 +302,7 @@ model::JournalEntry LocalEngine::NewEntry(ActiveRun& run, EntryKind kind, const 
       Hex64(Fnv1a64(std::string(model::EntryKindName(kind)) + "\n" + name + "\n" + arg_json));
   e.result_json = std::move(result_json);
   e.created_at_ms = clock_.WallMs();
+  e.branch = run.lane;
   return e;
 }
 
@@ -274,7 +312,7 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
     return [this, value = std::move(value)](ActiveRun& r) {
       metrics_->step_seconds.Observe(static_cast<double>(clock_.MonoUs() - r.action_started_us) /
                                      1e6);
-      Drive(r, r.vm->Resume(true, {value}));
+      Continue(r, true, {value});
     };
   };
   if (a.op == "step") {
@@ -283,7 +321,7 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
                              ") reached before step \"" + a.name + "\"");
       return std::nullopt;
     }
-    return run.vm->Resume(true, {"false"});
+    return Reply(run, true, {"false"});
   }
   if (a.op == "commit") {
     run.steps_used++;
@@ -293,7 +331,7 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
   }
   if (a.op == "sleep") {
     auto ms = DurationArg(a.arg_json);
-    if (!ms) return run.vm->Resume(false, {JsonString("ctx.sleep: " + ms.error().message)});
+    if (!ms) return Reply(run, false, {JsonString("ctx.sleep: " + ms.error().message)});
     int64_t wake_at = now + *ms;
     auto e = NewEntry(run, EntryKind::kSleep, "sleep", a.arg_json,
                       "{\"wake_at\":" + std::to_string(wake_at) + "}");
@@ -315,9 +353,14 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
     AppendThen(run, {NewEntry(run, EntryKind::kUuid, "uuid", "", v)}, std::nullopt, resume_with(v));
     return std::nullopt;
   }
+  if (a.op == "parallel") {
+    AppendThen(run, {NewEntry(run, EntryKind::kParallel, a.name, "", a.arg_json)}, std::nullopt,
+               [this](ActiveRun& r) { Continue(r, true, {}); });
+    return std::nullopt;
+  }
   if (a.op == "emit") {
     AppendThen(run, {NewEntry(run, EntryKind::kEmit, "emit", "", a.arg_json)}, std::nullopt,
-               [this](ActiveRun& r) { Drive(r, r.vm->Resume(true, {})); });
+               [this](ActiveRun& r) { Continue(r, true, {}); });
     return std::nullopt;
   }
   if (a.op == "interrupts") {
@@ -339,7 +382,7 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
   // signal
   auto timeout = DurationArg(a.arg_json);
   if (!timeout)
-    return run.vm->Resume(false, {JsonString("ctx.signal: " + timeout.error().message)});
+    return Reply(run, false, {JsonString("ctx.signal: " + timeout.error().message)});
   int64_t timeout_at = 0;
   if (run.resumed_wait_reason == "signal:" + a.name && run.resumed_wake_at > 0) {
     timeout_at = run.resumed_wake_at;  // woken before the timeout: keep the original one
@@ -347,21 +390,32 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
     timeout_at = now + *timeout;
   }
   run.resumed_wait_reason.clear();
+  return AwaitSignal(run, a.name, timeout_at,
+                     [this](ActiveRun& r, const std::string& result_json) {
+                       return ResumeSignal(r, result_json);
+                     });
+}
+
+std::optional<VmEvent> LocalEngine::AwaitSignal(ActiveRun& run, const std::string& name,
+                                                int64_t timeout_at, SignalResume resume) {
+  // A parked run woken by a cancel with compensation must not park again.
+  if (run.cancel_requested && !run.compensating) return StopForCancel(run);
   store::SignalWaitRequest req;
   req.run_id = run.rec.id;
   req.lease_owner = run.rec.lease_owner;
   req.lease_epoch = run.rec.lease_epoch;
   req.seq = run.next_seq;
-  req.name = a.name;
+  req.name = name;
   req.timeout_at_ms = timeout_at;
   req.usage = UsageOf(run);
-  req.now_ms = now;
+  req.now_ms = clock_.WallMs();
   std::string id = run.rec.id;
   uint64_t activation = run.activation;
   int64_t deadline = run.rec.deadline_at_ms;
-  store_.WaitForSignal(std::move(req), [this, id, activation, timeout_at,
-                                        deadline](Result<store::SignalWaitOutcome> r) {
-    executors_.PostFor(id, [this, id, activation, timeout_at, deadline, r = std::move(r)] {
+  store_.WaitForSignal(std::move(req), [this, id, activation, timeout_at, deadline,
+                                        resume](Result<store::SignalWaitOutcome> r) {
+    executors_.PostFor(id, [this, id, activation, timeout_at, deadline, resume,
+                            r = std::move(r)] {
       if (!r) return OnWriteError(id, activation, r.error());
       ActiveRun* run = Find(id, activation);
       if (!run || run->finishing) return;
@@ -373,38 +427,53 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
         return;
       }
       run->next_seq++;
+      run->lane.clear();  // signals are waited for on the main line only
       watchers_.NotifyChange(id);
-      Drive(*run, ResumeSignal(*run, r->entry.result_json));
+      if (auto ev = resume(*run, r->entry.result_json)) Drive(*run, std::move(*ev));
     });
   });
   return std::nullopt;
 }
 
-VmEvent LocalEngine::ResumeSignal(ActiveRun& run, const std::string& result_json) {
+std::optional<VmEvent> LocalEngine::ResumeSignal(ActiveRun& run, const std::string& result_json) {
   boost::system::error_code ec;
   json::value v = json::parse(result_json, ec);
   if (!ec && v.is_object()) {
     if (auto* s = v.get_object().if_contains("signal"))
-      return run.vm->Resume(true, {json::serialize(*s)});
+      return Reply(run, true, {json::serialize(*s)});
   }
-  return run.vm->Resume(true, {"null", "\"timeout\""});
+  return Reply(run, true, {"null", "\"timeout\""});
+}
+
+std::optional<VmEvent> LocalEngine::StopForCancel(ActiveRun& run) {
+  if (run.saga_depth == 0) {
+    FailRun(run, RunStatus::kCancelled, "cancelled", "cancelled by request");
+    return std::nullopt;
+  }
+  return Reply(run, false, {ErrorJson("cancelled", "cancelled by request (compensating)",
+                                      {{"status", "cancelled"}})});
 }
 
 std::optional<VmEvent> LocalEngine::SleepUntil(ActiveRun& run, int64_t wake_at,
                                                std::vector<model::JournalEntry> entries) {
+  // A parked run woken by a cancel with compensation stops sleeping.
+  if (run.cancel_requested && !run.compensating) return StopForCancel(run);
   int64_t now = clock_.WallMs();
   int64_t deadline = run.rec.deadline_at_ms;
   int64_t at = (deadline > 0 && deadline < wake_at) ? deadline : wake_at;
   std::string id = run.rec.id;
-  if (wake_at - now < options_.resident_sleep_ms) {
+  // A branch of ctx.parallel never parks: the other branches keep the run resident.
+  if (wake_at - now < options_.resident_sleep_ms || !run.lane.empty()) {
     // Short: keep the Lua state and resume from a timer.
     auto arm = [this, id, at](ActiveRun& r) {
       uint64_t activation = r.activation;
-      timers_.At(at, [this, id, activation] {
-        executors_.PostFor(id, [this, id, activation] {
+      std::string lane = r.lane;
+      timers_.At(at, [this, id, activation, lane] {
+        executors_.PostFor(id, [this, id, activation, lane] {
           ActiveRun* r = Find(id, activation);
           if (!r || r->finishing || CheckDeadline(*r)) return;
-          Drive(*r, r->vm->Resume(true, {}));
+          r->lane = lane;
+          Continue(*r, true, {});
         });
       });
     };
@@ -430,8 +499,8 @@ std::optional<VmEvent> LocalEngine::SleepUntil(ActiveRun& run, int64_t wake_at,
 
 void LocalEngine::AppendThen(ActiveRun& run, std::vector<model::JournalEntry> entries,
                              std::optional<store::Transition> transition,
-                             std::function<void(ActiveRun&)> then, std::vector<store::Blob> blobs) {
-  store::AppendRequest req;
+                             std::function<void(ActiveRun&)> then, store::AppendRequest extra) {
+  store::AppendRequest req = std::move(extra);
   req.run_id = run.rec.id;
   req.lease_owner = run.rec.lease_owner;
   req.lease_epoch = run.rec.lease_epoch;
@@ -439,21 +508,23 @@ void LocalEngine::AppendThen(ActiveRun& run, std::vector<model::JournalEntry> en
   // not pay for the extra row update (replay recomputes usage from the journal anyway).
   bool usage_changed = transition.has_value();
   for (const auto& e : entries) {
-    usage_changed |= e.kind == EntryKind::kLlm || e.kind == EntryKind::kTool;
+    usage_changed |= e.kind == EntryKind::kLlm || e.kind == EntryKind::kTool ||
+                     e.kind == EntryKind::kChildResult;
   }
   if (usage_changed) req.usage = UsageOf(run);
   req.entries = std::move(entries);
-  req.blobs = std::move(blobs);
   req.transition = std::move(transition);
   std::string id = run.rec.id;
   uint64_t activation = run.activation;
-  store_.Append(std::move(req), [this, id, activation, then = std::move(then)](Result<Ok> r) {
+  std::string lane = run.lane;
+  store_.Append(std::move(req), [this, id, activation, lane, then = std::move(then)](Result<Ok> r) {
     executors_.PostFor(
-        id, [this, id, activation, then, ok = r.ok(), err = r.ok() ? Error{} : r.error()] {
+        id, [this, id, activation, lane, then, ok = r.ok(), err = r.ok() ? Error{} : r.error()] {
           if (!ok) return OnWriteError(id, activation, err);
           ActiveRun* run = Find(id, activation);
           if (!run || run->finishing) return;
           watchers_.NotifyChange(id);
+          run->lane = lane;
           then(*run);
         });
   });
@@ -507,9 +578,11 @@ void LocalEngine::Finish(ActiveRun& run, store::Transition t,
   req.usage = UsageOf(run);
   std::string id = run.rec.id;
   uint64_t activation = run.activation;
-  store_.Append(std::move(req), [this, id, activation,
+  bool has_children = run.has_children;
+  store_.Append(std::move(req), [this, id, activation, has_children,
                                  final_rec = std::move(final_rec)](Result<Ok> r) {
     if (r) Terminal(final_rec);
+    if (r && has_children) StopDescendants(id);
     executors_.PostFor(id, [this, id, activation, ok = r.ok(), err = r.ok() ? Error{} : r.error()] {
       if (!ok) return OnWriteError(id, activation, err);
       if (Find(id, activation)) Evict(id);

@@ -82,7 +82,9 @@ struct ToolConfig {
   int64_t timeout_ms = 30'000;
   RetryPolicy retry;
   BreakerPolicy breaker;
-  bool effect = false;  // has side effects (issue 4 routes these through the outbox)
+  bool effect = false;  // has side effects: never called inline, delivered through the outbox
+  std::string compensate_with;  // a tool that undoes a successful call (sagas)
+  int outbox_max_attempts = 10;  // delivery attempts before the intent fails
 };
 
 struct GatewayConfig {

@@ -69,6 +69,7 @@ struct ToolCallRequest {
   std::string tenant;
   std::string intent;
   int64_t seq = 0;  // the journal seq the result will take: Idempotency-Key run_id:seq
+  std::string idempotency_key;  // overrides run_id:seq (outbox notifications)
   std::string name;
   std::string args_json;
   std::string traceparent;  // W3C; sent as a header to HTTP tools
@@ -104,6 +105,14 @@ class Gateway {
   virtual ~Gateway() = default;
   virtual void CallModel(ModelCallRequest req, std::function<void(ModelCallResult)> done) = 0;
   virtual void CallTool(ToolCallRequest req, std::function<void(ToolCallResult)> done) = 0;
+
+  // What the engine must know about a tool before calling it; kNotFound for an unknown one.
+  struct ToolTraits {
+    bool effect = false;          // a side effect: delivered through the outbox
+    std::string compensate_with;  // the tool that undoes it ("" if none)
+    int outbox_max_attempts = 10;
+  };
+  virtual Result<ToolTraits> TraitsOf(const std::string& tool) const = 0;
 
   // {"name","description","parameters"} of a tool, as given to a model.
   virtual Result<boost::json::object> DescribeTool(const std::string& name) const = 0;

@@ -48,6 +48,16 @@ void LocalGateway::CallTool(ToolCallRequest req, std::function<void(ToolCallResu
   tools_.Call(std::move(req), std::move(done));
 }
 
+Result<Gateway::ToolTraits> LocalGateway::TraitsOf(const std::string& tool) const {
+  auto it = config_.tools.find(tool);
+  if (it == config_.tools.end()) return Error{Errc::kNotFound, "unknown tool \"" + tool + "\""};
+  ToolTraits t;
+  t.effect = it->second.effect;
+  t.compensate_with = it->second.compensate_with;
+  t.outbox_max_attempts = it->second.outbox_max_attempts;
+  return t;
+}
+
 Result<boost::json::object> LocalGateway::DescribeTool(const std::string& name) const {
   return tools_.Describe(name);
 }

@@ -31,6 +31,7 @@ class LocalGateway final : public Gateway {
 
   void CallModel(ModelCallRequest req, std::function<void(ModelCallResult)> done) override;
   void CallTool(ToolCallRequest req, std::function<void(ToolCallResult)> done) override;
+  Result<ToolTraits> TraitsOf(const std::string& tool) const override;
   Result<boost::json::object> DescribeTool(const std::string& name) const override;
   Result<std::vector<std::string>> ResolveTarget(const std::string& target) const override;
   Price PriceOf(const std::string& model) const override;

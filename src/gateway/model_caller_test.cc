@@ -605,5 +605,42 @@ TEST_F(ModelCallerTest, AttemptsAreCountedInMetrics) {
       << metrics_.Render();
 }
 
+TEST(LocalGatewayTest, TraitsOfComeFromTheToolsConfig) {
+  GatewayConfig config;
+  ToolConfig send;
+  send.name = "send_email";
+  send.kind = "http";
+  send.url = "http://127.0.0.1:1/send";
+  send.effect = true;
+  send.compensate_with = "recall_email";
+  send.outbox_max_attempts = 4;
+  ToolConfig recall = send;
+  recall.name = "recall_email";
+  recall.compensate_with = "";
+  recall.outbox_max_attempts = 10;
+  ToolConfig lookup = send;
+  lookup.name = "lookup";
+  lookup.effect = false;
+  lookup.compensate_with = "";
+  config.tools = {{"send_email", send}, {"recall_email", recall}, {"lookup", lookup}};
+  Random random(7);
+  obs::Registry metrics;
+  LocalGateway gateway(config, SystemClock::Instance(), random, metrics);
+
+  auto t = gateway.TraitsOf("send_email");
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_TRUE(t->effect);
+  EXPECT_EQ(t->compensate_with, "recall_email");
+  EXPECT_EQ(t->outbox_max_attempts, 4);
+  auto plain = gateway.TraitsOf("lookup");
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_FALSE(plain->effect);
+  EXPECT_EQ(plain->compensate_with, "");
+  auto unknown = gateway.TraitsOf("nope");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, Errc::kNotFound);
+  EXPECT_EQ(unknown.error().message, "unknown tool \"nope\"");
+}
+
 }  // namespace
 }  // namespace keel::gateway

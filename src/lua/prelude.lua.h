@@ -7,19 +7,49 @@
 namespace keel::lua {
 
 inline constexpr const char* kPrelude = R"lua(
-local yield, token, host_log, run_id, input = ...
+local yield, token, host_log, run_id, input, traceback = ...
 local error, type, tostring, select, concat, pcall = error, type, tostring, select, table.concat, pcall
+local xpcall, setmetatable, getmetatable, ipairs = xpcall, setmetatable, getmetatable, ipairs
+local co_create, co_resume, co_status = coroutine.create, coroutine.resume, coroutine.status
+local pack, unpack, sort = table.pack, table.unpack, table.sort
 local in_step = false
 
 local ctx = { run_id = run_id, input = input }
+
+-- Errors of ctx calls are tables {code = ..., message = ...}: a workflow can pcall a call and
+-- look at err.code; tostring(err) gives "code: message".
+local err_mt = {__tostring = function(e) return tostring(e.code) .. ": " .. tostring(e.message) end}
+-- A workflow may raise its own {code = ..., message = ...} table the same way.
+local function is_ctx_error(e)
+  return type(e) == "table" and (getmetatable(e) == err_mt or type(e.code) == "string")
+end
+
+-- The parallel branch whose code runs now ("" for the main line), and how many ctx.parallel
+-- calls each branch has started (branch tags must be the same on every replay).
+local cur_tag = ""
+local par_count = {}
+
+-- Undo steps (sagas), most recent last.
+local compensations = {}
+local compensating = false
+local comp_seq = 0
 
 local function act(op, name, arg)
   if in_step then
     error("ctx." .. op .. " cannot be called inside a ctx.step function", 3)
   end
   local ok, a, b = yield(token, op, name, arg)
-  if not ok then error(a, 3) end
+  if not ok then
+    if type(a) == "table" then error(setmetatable(a, err_mt), 0) end
+    error(a, 3)
+  end
   return a, b
+end
+
+local function main_line_only(fn)
+  if cur_tag ~= "" then
+    error("ctx." .. fn .. " cannot be used inside a ctx.parallel branch", 3)
+  end
 end
 
 local function check_name(fn, name)
@@ -54,6 +84,7 @@ function ctx.uuid() return (act("uuid", "uuid")) end
 
 function ctx.signal(name, opts)
   check_name("signal", name)
+  main_line_only("signal")
   -- The names the HTTP API can deliver (POST /v1/runs/{id}/signals/{name}).
   if #name > 128 or not name:match("^[%w_.:%-]+$") then
     error("ctx.signal: name may hold only letters, digits and _.:- (at most 128)", 2)
@@ -83,18 +114,33 @@ function ctx.llm(req)
   check_on_error("llm", req.on_error)
   local body = {}
   for k, v in pairs(req) do
-    if k ~= "model" and k ~= "on_error" and k ~= "stream" and k ~= "degrade" then body[k] = v end
+    if k ~= "model" and k ~= "on_error" and k ~= "stream" and k ~= "degrade" and k ~= "timeout" then
+      body[k] = v
+    end
   end
   return act("llm", req.model or "", {request = body, on_error = req.on_error,
-                                       stream = req.stream, degrade = req.degrade})
+                                       stream = req.stream, degrade = req.degrade,
+                                       timeout = req.timeout})
 end
 
+local register_undo
+
+-- A tool declared effect = true goes through the outbox (docs/workflow_guarantees.md); one
+-- declared with compensate_with registers its undo step when it succeeds.
 function ctx.tool(name, args, opts)
   check_name("tool", name)
   if args ~= nil and type(args) ~= "table" then error("ctx.tool: arguments must be a table", 2) end
   if opts ~= nil and type(opts) ~= "table" then error("ctx.tool: options must be a table", 2) end
   check_on_error("tool", opts and opts.on_error)
-  return act("tool", name, {args = args or {}, on_error = opts and opts.on_error})
+  args = args or {}
+  local result, meta = act("tool", name, {args = args, on_error = opts and opts.on_error,
+                                          timeout = opts and opts.timeout})
+  if result == nil and meta ~= nil then return nil, meta end  -- on_error = "return"
+  if type(meta) == "table" and meta.compensate_with and not compensating then
+    local undo = meta.compensate_with
+    register_undo(function() ctx.tool(undo, {args = args, result = result}) end, undo)
+  end
+  return result
 end
 
 -- Several tool calls at once (they run in parallel); returns a list of {result = ...} or
@@ -122,15 +168,289 @@ function ctx.agent_spec(name)
   return (act("config", "agent:" .. name))
 end
 
--- Runs an agent (lib/keel/agent.lua) inside this run: its calls share this run's journal
--- and budget.
-function ctx.agent(name, input)
-  check_name("agent", name)
-  return require("keel.agent").run(ctx, name, input)
+-- Child runs (docs/composition.md): their own journal and id, a budget carved from what this
+-- run has left, cancelled with it. Returns the child's result; raises child_failed (or
+-- step_timeout) unless on_error = "return".
+local function child(fn, intent, child_input, opts)
+  check_name(fn, intent)
+  if opts ~= nil and type(opts) ~= "table" then error("ctx." .. fn .. ": options must be a table", 3) end
+  opts = opts or {}
+  check_on_error(fn, opts.on_error)
+  if opts.budget ~= nil and type(opts.budget) ~= "table" then
+    error("ctx." .. fn .. ": budget must be a table such as {max_steps = 20}", 3)
+  end
+  return act("child", intent, {input = child_input, timeout = opts.timeout, budget = opts.budget,
+                               on_error = opts.on_error})
+end
+
+function ctx.run(intent, child_input, opts) return child("run", intent, child_input, opts) end
+-- An agent runs as a child run of its intent (lib/keel/agent.lua is its loop).
+function ctx.agent(name, child_input, opts) return child("agent", name, child_input, opts) end
+
+-- --- sagas (docs/compensation.md) ---
+
+local function saga_sync()
+  act("saga", "", {depth = #compensations, compensating = compensating})
+end
+
+register_undo = function(fn, name)
+  comp_seq = comp_seq + 1
+  compensations[#compensations + 1] = {fn = fn, name = name, tag = cur_tag, n = comp_seq}
+  saga_sync()
+end
+
+function ctx.compensate(fn, name)
+  if type(fn) ~= "function" then error("ctx.compensate: argument must be a function", 2) end
+  if name ~= nil and type(name) ~= "string" then error("ctx.compensate: name must be a string", 2) end
+  if compensating then error("ctx.compensate cannot be called while compensating", 2) end
+  register_undo(fn, name or ("undo " .. (#compensations + 1)))
+end
+
+-- --- approvals (docs/approvals.md) ---
+
+local function string_list(fn, key, v)
+  if v == nil then return end
+  if type(v) ~= "table" then error("ctx." .. fn .. ": " .. key .. " must be a list of names", 3) end
+  for _, s in ipairs(v) do
+    if type(s) ~= "string" then error("ctx." .. fn .. ": " .. key .. " must be a list of names", 3) end
+  end
+end
+
+function ctx.approval(spec)
+  main_line_only("approval")
+  if type(spec) ~= "table" then
+    error("ctx.approval: argument must be a table such as {step = \"review\", timeout = \"24h\"}", 2)
+  end
+  check_name("approval", spec.step)
+  local t = type(spec.timeout)
+  if spec.timeout ~= nil and t ~= "string" and t ~= "number" then
+    error("ctx.approval: timeout must be a duration such as \"24h\"", 2)
+  end
+  local on = spec.on_timeout
+  if on ~= nil and on ~= "deny" and on ~= "approve" and on ~= "escalate" then
+    error("ctx.approval: on_timeout must be \"deny\", \"approve\" or \"escalate\"", 2)
+  end
+  string_list("approval", "approvers", spec.approvers)
+  string_list("approval", "escalate_to", spec.escalate_to)
+  local m = spec.max_escalations
+  if m ~= nil and (math.type(m) ~= "integer" or m < 0) then
+    error("ctx.approval: max_escalations must be a whole number >= 0", 2)
+  end
+  if spec.required ~= nil and type(spec.required) ~= "boolean" then
+    error("ctx.approval: required must be true or false", 2)
+  end
+  return (act("approval", spec.step, {payload = spec.payload, timeout = spec.timeout,
+                                      on_timeout = on, approvers = spec.approvers,
+                                      escalate_to = spec.escalate_to, max_escalations = m,
+                                      required = spec.required}))
+end
+
+-- --- parallel branches (docs/composition.md) ---
+
+local function on_error_trace(e)
+  if is_ctx_error(e) then return e end
+  return traceback(tostring(e))
+end
+
+-- Branch tags order undo steps deterministically: "1.10" after "1.9", nested after parent.
+local function tag_less(a, b)
+  if a.tag == b.tag then return a.n < b.n end
+  local ai, bi = a.tag:gmatch("%d+"), b.tag:gmatch("%d+")
+  while true do
+    local x, y = ai(), bi()
+    if x == nil then return y ~= nil or a.n < b.n end
+    if y == nil then return false end
+    x, y = tonumber(x), tonumber(y)
+    if x ~= y then return x < y end
+  end
+end
+
+local function run_parallel(fname, fns, concurrency)
+  local n = #fns
+  local parent = cur_tag
+  local count = (par_count[parent] or 0) + 1
+  par_count[parent] = count
+  local group = (parent == "" and "" or parent .. "/") .. count
+  act("parallel", fname, {branches = n})
+  local undo_start = #compensations
+  local results, first_err = {}, nil
+  local next_i, running = 1, 0
+  local waiting = {}  -- tag -> branch whose ctx call is in flight
+  local owner = {}    -- tag of a nested branch -> our branch running that nested ctx.parallel
+  local submit = {}
+
+  local function step(b, ...)
+    cur_tag = b.tag
+    local res = pack(co_resume(b.co, ...))
+    cur_tag = parent
+    if not res[1] then
+      first_err = first_err or res[2]
+      running = running - 1
+      return
+    end
+    if co_status(b.co) == "dead" then
+      local out = res[2]
+      if out.ok then results[b.i] = out.v else first_err = first_err or out.e end
+      running = running - 1
+      return
+    end
+    if res[2] ~= token then
+      first_err = first_err or ("ctx." .. fname .. ": branch " .. b.i ..
+                                " yielded outside a ctx call (coroutine.yield is not supported here)")
+      running = running - 1
+      return
+    end
+    local op, name, arg = res[3], res[4], res[5]
+    if op == "await" then
+      -- A nested ctx.parallel in this branch: its calls travel with ours.
+      for _, s in ipairs(arg.submit) do
+        owner[s.tag] = b
+        submit[#submit + 1] = s
+      end
+    else
+      waiting[b.tag] = b
+      submit[#submit + 1] = {tag = b.tag, op = op, name = name, arg = arg}
+    end
+  end
+
+  while true do
+    while first_err == nil and running < concurrency and next_i <= n do
+      local i = next_i
+      next_i = i + 1
+      local f = fns[i]
+      local b = {i = i, tag = group .. "." .. i}
+      b.co = co_create(function()
+        local ok, v = xpcall(f, on_error_trace)
+        return {ok = ok, v = ok and v or nil, e = (not ok) and v or nil}
+      end)
+      running = running + 1
+      step(b)
+    end
+    if running == 0 then break end
+    local done = act("await", "", {submit = submit})
+    submit = {}
+    local nested, nested_order = {}, {}
+    for _, c in ipairs(done) do
+      local b = waiting[c.tag]
+      if b then
+        waiting[c.tag] = nil
+        step(b, c.ok, c.a, c.b)
+      else
+        local o = owner[c.tag]
+        owner[c.tag] = nil
+        if o then
+          if not nested[o] then
+            nested[o] = {}
+            nested_order[#nested_order + 1] = o
+          end
+          local list = nested[o]
+          list[#list + 1] = c
+        end
+      end
+    end
+    for _, o in ipairs(nested_order) do step(o, true, nested[o]) end
+  end
+  -- Undo steps registered by the branches, in branch order whatever order they finished in.
+  if #compensations > undo_start + 1 then
+    local slice = {}
+    for i = undo_start + 1, #compensations do slice[#slice + 1] = compensations[i] end
+    sort(slice, tag_less)
+    for i, c in ipairs(slice) do compensations[undo_start + i] = c end
+  end
+  if first_err ~= nil then error(first_err, 0) end
+  return results
+end
+
+local function check_concurrency(fname, opts, n)
+  if opts ~= nil and type(opts) ~= "table" then error("ctx." .. fname .. ": options must be a table", 3) end
+  local c = opts and opts.concurrency
+  if c == nil then return n > 0 and n or 1 end
+  if math.type(c) ~= "integer" or c < 1 then
+    error("ctx." .. fname .. ": concurrency must be a whole number >= 1", 3)
+  end
+  return c
+end
+
+function ctx.parallel(fns, opts)
+  if type(fns) ~= "table" then error("ctx.parallel: argument must be a list of functions", 2) end
+  for i, f in ipairs(fns) do
+    if type(f) ~= "function" then error("ctx.parallel: item " .. i .. " is not a function", 2) end
+  end
+  return run_parallel("parallel", fns, check_concurrency("parallel", opts, #fns))
+end
+
+function ctx.map(items, fn, opts)
+  if type(items) ~= "table" then error("ctx.map: items must be a list", 2) end
+  if type(fn) ~= "function" then error("ctx.map: second argument must be a function", 2) end
+  local fns = {}
+  for i, item in ipairs(items) do fns[i] = function() return fn(item, i) end end
+  return run_parallel("map", fns, check_concurrency("map", opts, #fns))
+end
+
+local function default_key(answer)
+  if type(answer) == "table" then answer = answer.answer or answer.content end
+  if answer == nil then return nil end
+  return (tostring(answer):gsub("^%s+", ""):gsub("%s+$", ""):lower())
+end
+
+-- Asks several agents or models the same question at once; the answer k of them agree on.
+function ctx.quorum(spec)
+  if type(spec) ~= "table" then error("ctx.quorum: argument must be a table", 2) end
+  local voters, kind = spec.agents, "agent"
+  if voters == nil then voters, kind = spec.models, "model" end
+  if type(voters) ~= "table" or #voters == 0 then
+    error("ctx.quorum: agents or models must be a non-empty list", 2)
+  end
+  local need = spec.need
+  if math.type(need) ~= "integer" or need < 1 or need > #voters then
+    error("ctx.quorum: need must be a whole number from 1 to the number of voters", 2)
+  end
+  if kind == "model" and type(spec.messages) ~= "table" then
+    error("ctx.quorum: messages must be a list when asking models", 2)
+  end
+  local key = spec.key or default_key
+  if type(key) ~= "function" then error("ctx.quorum: key must be a function", 2) end
+  local fns = {}
+  for i, v in ipairs(voters) do
+    if kind == "agent" then
+      fns[i] = function()
+        local r = ctx.agent(v, spec.input, {on_error = "return", budget = spec.budget})
+        return r
+      end
+    else
+      fns[i] = function()
+        local r = ctx.llm{model = v, messages = spec.messages, on_error = "return"}
+        return r and r.content
+      end
+    end
+  end
+  local answers = run_parallel("quorum", fns, check_concurrency("quorum", spec, #fns))
+  local counts, first, best, best_n = {}, {}, nil, 0
+  for i = 1, #voters do
+    local k = answers[i] ~= nil and key(answers[i]) or nil
+    if k ~= nil then
+      counts[k] = (counts[k] or 0) + 1
+      if first[k] == nil then first[k] = i end
+      if counts[k] > best_n or (counts[k] == best_n and first[k] < first[best]) then
+        best, best_n = k, counts[k]
+      end
+    end
+  end
+  local out = {answers = answers, votes = best_n, need = need, voters = voters}
+  if best ~= nil and best_n >= need then
+    out.agreed = true
+    out.answer = answers[first[best]]
+  else
+    out.agreed = false
+  end
+  return out
 end
 
 function ctx.emit(event) act("emit", "emit", event) end
-function ctx.interrupts() return (act("interrupts", "interrupts")) end
+function ctx.interrupts()
+  main_line_only("interrupts")
+  return (act("interrupts", "interrupts"))
+end
 
 function ctx.log(...)
   local parts = {}
@@ -138,7 +458,45 @@ function ctx.log(...)
   host_log(concat(parts, " "))
 end
 
-return ctx
+-- Runs the workflow. An error nobody caught ends the run with its code; undo steps that were
+-- registered run first, in reverse order, and decide the final status.
+local function describe(e)
+  if is_ctx_error(e) then return e.code or "error", tostring(e.message or ""), e.status, e.result end
+  return "script_error", tostring(e), nil, nil
+end
+
+local function compensate(code, message)
+  compensating = true
+  saga_sync()
+  local done = {}
+  for i = #compensations, 1, -1 do
+    local c = compensations[i]
+    local ok, err = xpcall(c.fn, on_error_trace)
+    if not ok then
+      local ecode, emsg = describe(err)
+      act("fail", "compensation_failed", {
+        status = "compensation_failed",
+        message = "undo step \"" .. c.name .. "\" failed (" .. ecode .. ": " .. emsg ..
+                  ") after the run failed with " .. code .. ": " .. message,
+        result = {compensated = done, failed_step = c.name,
+                  error = {code = code, message = message},
+                  compensation_error = {code = ecode, message = emsg}}})
+    end
+    done[#done + 1] = c.name
+  end
+  act("fail", code, {status = "compensated", message = message,
+                     result = {compensated = done, error = {code = code, message = message}}})
+end
+
+local function main(fn, input_value)
+  local ok, res = xpcall(fn, on_error_trace, ctx, input_value)
+  if ok then return res end
+  local code, message, status, result = describe(res)
+  if #compensations > 0 and not compensating then compensate(code, message) end
+  act("fail", code, {status = status or "failed", message = message, result = result})
+end
+
+return ctx, main
 )lua";
 
 }  // namespace keel::lua

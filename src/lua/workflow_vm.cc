@@ -1,5 +1,7 @@
 #include "lua/workflow_vm.h"
 
+#include <boost/json.hpp>
+
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -31,6 +33,36 @@ const SandboxWording& WorkflowWording() {
       .budget_suffix = " without a durable ctx call (an endless loop?)",
   };
   return w;
+}
+
+// The prelude reports an uncaught Lua error (one with no undo steps to run) as the action
+// fail("script_error", {message}); to the engine that is a script error like any other.
+VmEvent ScriptErrorOf(VmEvent ev, const State& s) {
+  if (ev.action.op != "fail" || ev.action.name != "script_error") return ev;
+  boost::system::error_code ec;
+  boost::json::value arg = boost::json::parse(ev.action.arg_json, ec);
+  if (ec || !arg.is_object()) return ev;
+  const boost::json::object& o = arg.as_object();
+  auto* status = o.if_contains("status");
+  if (status && !(status->is_string() && status->get_string() == "failed")) return ev;
+  auto* message = o.if_contains("message");
+  std::string text = message && message->is_string() ? std::string(message->get_string()) : "";
+  // Lua's words for the sandbox's allocation limit (xpcall does not call its handler then).
+  if (text.rfind("not enough memory", 0) == 0) {
+    text = "memory limit of " + std::to_string(s.max_memory >> 20) + " MiB exceeded";
+  }
+  VmEvent err;
+  err.kind = VmEvent::Kind::kError;
+  err.error = Error{Errc::kScript, std::move(text)};
+  return err;
+}
+
+// traceback(message): the message with the stack of the error, for the prelude's xpcall
+// handlers (the sandbox has no debug library).
+int HostTraceback(lua_State* L) {
+  const char* msg = lua_tostring(L, 1);
+  luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 2);
+  return 1;
 }
 
 int HostLog(lua_State* L) {
@@ -130,15 +162,17 @@ Result<std::unique_ptr<WorkflowVm>> WorkflowVm::Create(std::shared_ptr<const Com
   int input_index = lua_gettop(L);
   lua_pushvalue(L, input_index);
   lua_insert(L, workflow_fn + 1);  // keep a copy of input below the prelude call
-  if (lua_pcall(L, 5, 1, 0) != LUA_OK) {
+  lua_pushcfunction(L, HostTraceback);
+  if (lua_pcall(L, 6, 2, 0) != LUA_OK) {
     return Error{Errc::kInternal, "ctx prelude failed: " + LuaErrorText(L, LUA_ERRRUN, s)};
   }
-  // Stack: workflow_fn, input, ctx → coroutine stack: fn, ctx, input.
+  // Stack: workflow_fn, input, ctx, main → coroutine stack: main, fn, input. `main` calls
+  // fn(ctx, input) and turns an uncaught error into the run's end (after undo steps).
   s.co = lua_newthread(L);
   lua_setfield(L, LUA_REGISTRYINDEX, "keel.co");
   InstallBudgetHook(s.co);
-  lua_pushvalue(L, workflow_fn);
-  lua_pushvalue(L, -2);               // ctx
+  lua_pushvalue(L, -1);               // main
+  lua_pushvalue(L, workflow_fn);      // fn
   lua_pushvalue(L, workflow_fn + 1);  // input
   lua_xmove(L, s.co, 3);
   lua_settop(L, 0);
@@ -201,7 +235,7 @@ VmEvent WorkflowVm::Drive(int nargs) {
       ev.action.arg_json = std::move(*arg);
     }
     lua_settop(co, 0);
-    return ev;
+    return ScriptErrorOf(std::move(ev), s);
   }
   if (status == LUA_OK) {
     auto result = nres >= 1 ? ToJson(co, lua_gettop(co) - nres + 1) : Result<std::string>("null");

@@ -9,7 +9,7 @@
 namespace keel::model {
 
 namespace {
-constexpr std::array<std::pair<RunStatus, std::string_view>, 8> kStatuses{{
+constexpr std::array<std::pair<RunStatus, std::string_view>, 10> kStatuses{{
     {RunStatus::kQueued, "queued"},
     {RunStatus::kRunning, "running"},
     {RunStatus::kWaiting, "waiting"},
@@ -18,8 +18,10 @@ constexpr std::array<std::pair<RunStatus, std::string_view>, 8> kStatuses{{
     {RunStatus::kCancelled, "cancelled"},
     {RunStatus::kTimedOut, "timed_out"},
     {RunStatus::kBudgetExhausted, "budget_exhausted"},
+    {RunStatus::kCompensated, "compensated"},
+    {RunStatus::kCompensationFailed, "compensation_failed"},
 }};
-constexpr std::array<std::pair<EntryKind, std::string_view>, 11> kKinds{{
+constexpr std::array<std::pair<EntryKind, std::string_view>, 16> kKinds{{
     {EntryKind::kStep, "step"},
     {EntryKind::kSleep, "sleep"},
     {EntryKind::kSignal, "signal"},
@@ -31,6 +33,11 @@ constexpr std::array<std::pair<EntryKind, std::string_view>, 11> kKinds{{
     {EntryKind::kLlm, "llm"},
     {EntryKind::kTool, "tool"},
     {EntryKind::kConfig, "config"},
+    {EntryKind::kOutbox, "outbox"},
+    {EntryKind::kChild, "child"},
+    {EntryKind::kChildResult, "child_result"},
+    {EntryKind::kApproval, "approval"},
+    {EntryKind::kParallel, "parallel"},
 }};
 }  // namespace
 

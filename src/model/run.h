@@ -17,6 +17,8 @@ enum class RunStatus {
   kCancelled,
   kTimedOut,         // its deadline_ms passed
   kBudgetExhausted,  // a budget limit other than the deadline (max_steps) was reached
+  kCompensated,         // it failed (or was cancelled) and every registered undo step ran
+  kCompensationFailed,  // an undo step failed for good: a person must act (error names it)
 };
 
 std::string_view StatusName(RunStatus s);
@@ -74,6 +76,10 @@ struct RunRecord {
   int64_t lease_expires_at_ms = 0;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  std::string parent_run_id;  // set for a child run (ctx.run, ctx.agent)
+  // A cancel with compensation was asked for: the run's undo steps run, then it ends
+  // compensated (docs/compensation.md).
+  bool cancel_requested = false;
 };
 
 // Kinds of journal records; docs/journal_format.md says what each one holds.
@@ -89,6 +95,11 @@ enum class EntryKind {
   kLlm,     // a model call through the gateway: request and response
   kTool,    // a tool call through the gateway: arguments and result (or error)
   kConfig,  // configuration a run depends on, fixed at first use (an agent's spec)
+  kOutbox,  // an effect tool's intent, written with its outbox row; its outcome is a kTool
+  kChild,   // a child run was started: {"run_id"}
+  kChildResult,  // the child's end: {"run_id","status","result","error","usage"}
+  kApproval,     // an approval gate was created: {"approval_id","deadline_at_ms"}
+  kParallel,     // marks a ctx.parallel/ctx.map: {"branches": n}
 };
 std::string_view EntryKindName(EntryKind k);
 std::optional<EntryKind> ParseEntryKind(std::string_view name);
@@ -102,6 +113,10 @@ struct JournalEntry {
   std::string result_json;   // the value replay returns
   int64_t created_at_ms = 0;
   std::string request_json;  // llm/tool: what was sent (for transcripts); "" otherwise
+  // The parallel branch that wrote it ("1.3": branch 3 of the run's first ctx.map; nested
+  // branches "1.3/1.2"); "" for the workflow's main line. Replay feeds each branch its own
+  // entries in order, so branches may commit in any interleaving.
+  std::string branch;
 };
 
 }  // namespace keel::model

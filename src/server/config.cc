@@ -62,7 +62,7 @@ Status CheckKeys(const toml::table& t) {
   };
   // Checked key by key by ParseGatewayConfig and ParseAgents.
   static const std::set<std::string> kGatewaySections{
-      "gateway", "providers", "models", "chains", "mcp_servers", "tools", "agents"};
+      "gateway", "providers", "models", "chains", "mcp_servers", "tools", "agents", "approvals"};
   for (const auto& [section, node] : t) {
     if (kGatewaySections.count(std::string(section.str()))) continue;
     auto it = kKnown.find(std::string(section.str()));
@@ -126,6 +126,9 @@ Result<Config> LoadConfig(const ServeFlags& flags) {
     if (config_dir.empty()) config_dir = ".";
     auto gateway = ParseGatewayConfig(t, config_dir);
     if (!gateway) return gateway.error();
+    auto approvals = ParseApprovals(t, *gateway);
+    if (!approvals) return approvals.error();
+    c.approvals = std::move(*approvals);
     auto agents = ParseAgents(t, *gateway, config_dir);
     if (!agents) return agents.error();
     c.gateway = std::move(*gateway);

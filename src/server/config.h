@@ -5,6 +5,7 @@
 
 #include "base/result.h"
 #include "gateway/config.h"
+#include "server/gateway_config.h"
 #include "model/agent.h"
 #include "server/serve.h"
 
@@ -32,6 +33,8 @@ struct Config {
   std::string log_level = "info";
   // [gateway], [providers.*], [models.*], [chains.*], [mcp_servers.*], [tools.*]
   gateway::GatewayConfig gateway;
+  // [approvals]: where approval notifications go (a webhook delivered through the outbox)
+  ApprovalsConfig approvals;
   // [agents.*], by name (each is also the intent that runs it)
   std::map<std::string, model::AgentSpec> agents;
 };

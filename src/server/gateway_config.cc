@@ -483,6 +483,15 @@ Status ParseTool(const std::string& name, const toml::table& t, const std::strin
   KEEL_CONFIG_TRY(ReadRetry(s, tool.retry));
   KEEL_CONFIG_TRY(ReadBreaker(s, tool.breaker));
   KEEL_CONFIG_TRY(s.Bool("effect", tool.effect));
+  // Checked against the other tools once all are parsed: it may name one defined later.
+  KEEL_CONFIG_TRY(s.String("compensate_with", tool.compensate_with));
+  if (s.Has("compensate_with") && tool.compensate_with.empty()) {
+    return Bad(s.Key("compensate_with"), "must name a [tools.*] tool");
+  }
+  if (tool.compensate_with == name) {
+    return Bad(s.Key("compensate_with"), "a tool cannot undo itself");
+  }
+  KEEL_CONFIG_TRY(s.Int("outbox_max_attempts", 1, 1000, tool.outbox_max_attempts));
   if (tool.kind == "http") {
     KEEL_CONFIG_TRY(s.String("url", tool.url));
     if (!IsHttpUrl(tool.url)) {
@@ -574,7 +583,10 @@ Status ParseAgent(const std::string& name, const toml::table& t, const gateway::
   KEEL_CONFIG_TRY(s.StringArray("tools", a.tools));
   std::set<std::string> seen;
   for (const std::string& tool : a.tools) {
-    if (!gw.tools.count(tool)) return Bad(s.Key("tools"), "unknown tool " + Quote(tool));
+    // Internal tools ("$approval_webhook") have names no [tools.*] table can take.
+    if (!IsToolName(tool) || !gw.tools.count(tool)) {
+      return Bad(s.Key("tools"), "unknown tool " + Quote(tool));
+    }
     if (!seen.insert(tool).second) return Bad(s.Key("tools"), "lists " + Quote(tool) + " twice");
   }
   KEEL_CONFIG_TRY(ReadBudget(s, a.budget));
@@ -667,6 +679,12 @@ Result<gateway::GatewayConfig> ParseGatewayConfig(const toml::table& root,
   for (const auto& [name, t] : *tools) {
     KEEL_CONFIG_TRY(ParseTool(name, *t, config_dir, gw, gw.tools[name]));
   }
+  for (const auto& [name, tool] : gw.tools) {
+    if (!tool.compensate_with.empty() && !gw.tools.count(tool.compensate_with)) {
+      return Bad("tools." + name + ".compensate_with",
+                 "unknown tool " + Quote(tool.compensate_with) + " (it must be a [tools.*] name)");
+    }
+  }
   if (default_given) {
     if (gw.default_model.empty()) return Bad("gateway.default_model", "must not be empty");
     if (!gw.models.count(gw.default_model) && !gw.chains.count(gw.default_model)) {
@@ -678,6 +696,40 @@ Result<gateway::GatewayConfig> ParseGatewayConfig(const toml::table& root,
     gw.default_model = gw.models.begin()->first;
   }
   return gw;
+}
+
+Result<ApprovalsConfig> ParseApprovals(const toml::table& root, gateway::GatewayConfig& gw) {
+  ApprovalsConfig a;
+  const toml::node* n = root.get("approvals");
+  if (n == nullptr) return a;
+  if (!n->is_table()) return Bad("approvals", "must be a table");
+  Section s(*n->as_table(), "approvals");
+  KEEL_CONFIG_TRY(s.String("webhook_url", a.webhook_url));
+  KEEL_CONFIG_TRY(s.Int("notify_max_attempts", 1, 1000, a.notify_max_attempts));
+  std::vector<std::pair<std::string, std::string>> headers;
+  KEEL_CONFIG_TRY(s.Headers("headers", headers));
+  KEEL_CONFIG_TRY(s.Done());
+  if (!s.Has("webhook_url")) {
+    if (s.Has("headers")) return Bad(s.Key("headers"), "needs webhook_url");
+    return a;
+  }
+  if (!IsHttpUrl(a.webhook_url)) {
+    return Bad(s.Key("webhook_url"), "must be an http:// or https:// URL");
+  }
+  // Notifications are outbox intents like any effect, so they need a tool to deliver them:
+  // one whose name no [tools.*] table can take.
+  gateway::ToolConfig tool;
+  tool.name = kApprovalWebhookTool;
+  tool.kind = "http";
+  tool.description = "Approval notifications (the [approvals] webhook)";
+  tool.url = a.webhook_url;
+  tool.method = "POST";
+  tool.headers = std::move(headers);
+  tool.effect = false;
+  tool.outbox_max_attempts = a.notify_max_attempts;
+  gw.tools[tool.name] = std::move(tool);
+  a.notify_tool = kApprovalWebhookTool;
+  return a;
 }
 
 Result<std::map<std::string, model::AgentSpec>> ParseAgents(const toml::table& root,

@@ -336,6 +336,25 @@ TEST_F(GatewayConfigTest, EveryValidationErrorNamesTheKey) {
        "tools.t.script: unknown key"},
       {"[tools.\"bad name\"]\nkind = \"lua\"\nfile = \"tools/word_count.lua\"\n",
        "tools.bad name: tool names must be"},
+      {"[tools.t]\nkind = \"lua\"\nfile = \"tools/word_count.lua\"\ncompensate_with = \"ghost\"\n",
+       "tools.t.compensate_with: unknown tool \"ghost\""},
+      {"[tools.t]\nkind = \"lua\"\nfile = \"tools/word_count.lua\"\ncompensate_with = \"t\"\n",
+       "tools.t.compensate_with: a tool cannot undo itself"},
+      {"[tools.t]\nkind = \"lua\"\nfile = \"tools/word_count.lua\"\ncompensate_with = \"\"\n",
+       "tools.t.compensate_with: must name a [tools.*] tool"},
+      {"[tools.t]\nkind = \"lua\"\nfile = \"tools/word_count.lua\"\ncompensate_with = 1\n",
+       "tools.t.compensate_with: must be a string"},
+      // The approval webhook is not a [tools.*] tool, even when [approvals] configures it.
+      {"[tools.t]\nkind = \"lua\"\nfile = \"tools/word_count.lua\"\n"
+       "compensate_with = \"$approval_webhook\"\n[approvals]\nwebhook_url = \"http://h/hook\"\n",
+       "tools.t.compensate_with: unknown tool \"$approval_webhook\""},
+      {"[tools.t]\nkind = \"lua\"\nfile = \"tools/word_count.lua\"\noutbox_max_attempts = 0\n",
+       "tools.t.outbox_max_attempts: must be an integer from 1 to 1000"},
+      {"[tools.t]\nkind = \"lua\"\nfile = \"tools/word_count.lua\"\noutbox_max_attempts = 1001\n",
+       "tools.t.outbox_max_attempts: must be an integer from 1 to 1000"},
+      {"[tools.t]\nkind = \"lua\"\nfile = \"tools/word_count.lua\"\noutbox_max_attempts = "
+       "\"5\"\n",
+       "tools.t.outbox_max_attempts: must be an integer from 1 to 1000"},
   };
   for (const auto& tc : cases) {
     auto gw = Gateway(std::string(kBase) + tc.extra);
@@ -382,6 +401,131 @@ TEST_F(GatewayConfigTest, AgentValidationErrorsNameTheKey) {
     EXPECT_NE(agents.error().message.find(tc.expect), std::string::npos)
         << tc.extra << " -> " << agents.error().message;
   }
+}
+
+TEST_F(GatewayConfigTest, CompensateWithAndOutboxMaxAttemptsReachTheToolConfig) {
+  // "book" names a tool defined after it: references are checked once every tool is known.
+  auto gw = Gateway(R"(
+[tools.book]
+kind = "http"
+url = "http://127.0.0.1:9/book"
+effect = true
+compensate_with = "unbook"
+outbox_max_attempts = 5
+[tools.unbook]
+kind = "http"
+url = "http://127.0.0.1:9/unbook"
+effect = true
+)");
+  ASSERT_TRUE(gw.ok()) << gw.error().message;
+  const gateway::ToolConfig& book = gw->tools.at("book");
+  EXPECT_TRUE(book.effect);
+  EXPECT_EQ(book.compensate_with, "unbook");
+  EXPECT_EQ(book.outbox_max_attempts, 5);
+  const gateway::ToolConfig& unbook = gw->tools.at("unbook");
+  EXPECT_EQ(unbook.compensate_with, "");
+  EXPECT_EQ(unbook.outbox_max_attempts, 10);
+}
+
+// The gateway, then [approvals] on it, or the first error of either.
+Result<std::pair<gateway::GatewayConfig, ApprovalsConfig>> ParseWithApprovals(
+    const std::string& text, const std::string& dir) {
+  toml::table t = toml::parse(text);
+  auto gw = ParseGatewayConfig(t, dir);
+  if (!gw) return gw.error();
+  auto approvals = ParseApprovals(t, *gw);
+  if (!approvals) return approvals.error();
+  return std::make_pair(std::move(*gw), std::move(*approvals));
+}
+
+TEST_F(GatewayConfigTest, ApprovalsWebhookBecomesAnHttpTool) {
+  auto parsed = ParseWithApprovals(std::string(kBase) + R"(
+[approvals]
+webhook_url = "http://127.0.0.1:9/approvals"
+notify_max_attempts = 7
+headers = { Authorization = "Bearer hook-secret" }
+)",
+                                   dir_);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  const auto& [gw, approvals] = *parsed;
+  EXPECT_EQ(approvals.webhook_url, "http://127.0.0.1:9/approvals");
+  EXPECT_EQ(approvals.notify_tool, "$approval_webhook");
+  EXPECT_EQ(approvals.notify_tool, kApprovalWebhookTool);
+  EXPECT_EQ(approvals.notify_max_attempts, 7);
+  ASSERT_TRUE(gw.tools.count("$approval_webhook"));
+  const gateway::ToolConfig& hook = gw.tools.at("$approval_webhook");
+  EXPECT_EQ(hook.name, "$approval_webhook");
+  EXPECT_EQ(hook.kind, "http");
+  EXPECT_EQ(hook.method, "POST");
+  EXPECT_EQ(hook.url, "http://127.0.0.1:9/approvals");
+  EXPECT_TRUE(hook.parameters.is_null());
+  EXPECT_FALSE(hook.effect);
+  EXPECT_EQ(hook.outbox_max_attempts, 7);
+  ASSERT_EQ(hook.headers.size(), 1u);
+  EXPECT_EQ(hook.headers[0].first, "Authorization");
+  EXPECT_EQ(hook.headers[0].second, "Bearer hook-secret");
+  // The configured tools are untouched.
+  EXPECT_TRUE(gw.tools.count("wc"));
+
+  // Without a URL, nothing is announced and there is no webhook tool.
+  for (const std::string extra : {"", "[approvals]\nnotify_max_attempts = 3\n"}) {
+    auto plain = ParseWithApprovals(std::string(kBase) + extra, dir_);
+    ASSERT_TRUE(plain.ok()) << plain.error().message;
+    EXPECT_EQ(plain->second.notify_tool, "");
+    EXPECT_EQ(plain->second.webhook_url, "");
+    EXPECT_EQ(plain->first.tools.count("$approval_webhook"), 0u);
+  }
+  auto defaults = ParseWithApprovals(
+      std::string(kBase) + "[approvals]\nwebhook_url = \"https://hooks.example.com/x\"\n", dir_);
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ(defaults->second.notify_max_attempts, 10);
+  EXPECT_EQ(defaults->first.tools.at("$approval_webhook").outbox_max_attempts, 10);
+}
+
+TEST_F(GatewayConfigTest, ApprovalsErrorsNameTheKey) {
+  struct Case {
+    std::string extra;  // appended to kBase
+    const char* expect;
+  } cases[] = {
+      {"[approvals]\nwebhook_url = \"ftp://h/x\"\n",
+       "approvals.webhook_url: must be an http:// or https:// URL"},
+      {"[approvals]\nwebhook_url = \"\"\n",
+       "approvals.webhook_url: must be an http:// or https:// URL"},
+      {"[approvals]\nwebhook_url = 1\n", "approvals.webhook_url: must be a string"},
+      {"[approvals]\nnotify_max_attempts = 0\n",
+       "approvals.notify_max_attempts: must be an integer from 1 to 1000"},
+      {"[approvals]\nnotify_max_attempts = 1001\n",
+       "approvals.notify_max_attempts: must be an integer from 1 to 1000"},
+      {"[approvals]\nwebhook = \"http://h/x\"\n", "approvals.webhook: unknown key"},
+      {"[approvals]\nheaders = { A = \"b\" }\n", "approvals.headers: needs webhook_url"},
+      {"[approvals]\nwebhook_url = \"http://h/x\"\nheaders = { A = 1 }\n",
+       "approvals.headers.A: must be a string"},
+  };
+  for (const auto& tc : cases) {
+    auto parsed = ParseWithApprovals(std::string(kBase) + tc.extra, dir_);
+    ASSERT_FALSE(parsed.ok()) << tc.extra;
+    EXPECT_EQ(parsed.error().code, Errc::kInvalidArgument);
+    EXPECT_NE(parsed.error().message.find(tc.expect), std::string::npos)
+        << tc.extra << " -> " << parsed.error().message;
+  }
+  // A top-level key, so before kBase's tables.
+  auto scalar = ParseWithApprovals("approvals = 3\n" + std::string(kBase), dir_);
+  ASSERT_FALSE(scalar.ok());
+  EXPECT_EQ(scalar.error().message, "config approvals: must be a table");
+}
+
+TEST_F(GatewayConfigTest, AgentsCannotBeGivenTheApprovalWebhook) {
+  toml::table t = toml::parse(std::string(kBase) +
+                              "[approvals]\nwebhook_url = \"http://h/x\"\n"
+                              "[agents.a]\ntools = [\"wc\", \"$approval_webhook\"]\n");
+  auto gw = ParseGatewayConfig(t, dir_);
+  ASSERT_TRUE(gw.ok()) << gw.error().message;
+  ASSERT_TRUE(ParseApprovals(t, *gw).ok());
+  auto agents = ParseAgents(t, *gw, dir_);
+  ASSERT_FALSE(agents.ok());
+  EXPECT_NE(agents.error().message.find("agents.a.tools: unknown tool \"$approval_webhook\""),
+            std::string::npos)
+      << agents.error().message;
 }
 
 TEST_F(GatewayConfigTest, AgentWithoutModelNeedsADefault) {

@@ -161,6 +161,8 @@ int Serve(const ServeFlags& flags) {
   eo.vm = limits;
   eo.gateway = &gateway;
   eo.agents = c.agents;
+  eo.approval_notify_tool = c.approvals.notify_tool;
+  eo.approval_notify_max_attempts = c.approvals.notify_max_attempts;
   eo.loop_max_repeats = c.loop_max_repeats;
   eo.tool_result_inline_bytes = c.gateway.tool_result_inline_bytes;
   engine::LocalEngine engine(eo, **store, registry, SystemClock::Instance(), Random::System(),

@@ -203,6 +203,9 @@ Result<FaultTable> FaultTable::Parse(const json::value& v) {
     std::string key(kv.key());
     if (key.empty()) return Error{Errc::kInvalidArgument, "faults: a key is empty"};
     if (key == "tool:") return Error{Errc::kInvalidArgument, "faults.tool:: names no tool"};
+    if (key == "effect:") {
+      return Error{Errc::kInvalidArgument, "faults.effect:: names no effect"};
+    }
     auto c = ParseFaultConfig(kv.value(), "faults." + key);
     if (!c) return c.error();
     t.by_key_[key] = *c;

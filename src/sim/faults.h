@@ -65,7 +65,8 @@ struct FaultDecision {
   bool IsErrorResponse() const;
 };
 
-// The faults by key: "*" (every model request), a model name, "tool:<name>", "tool:*".
+// The faults by key: "*" (every model request), a model name, "tool:<name>", "tool:*",
+// "effect:<name>", "effect:*".
 class FaultTable {
  public:
   static Result<FaultTable> Parse(const boost::json::value& v);

@@ -85,6 +85,9 @@ Router::Next Router::Handle(Conn& conn, const Request& req) {
   if (path.rfind("/tools/", 0) == 0 && path.size() > 7 && path.find('/', 7) == std::string::npos) {
     return method == http::verb::post ? Tool(conn, req, path.substr(7)) : wrong_method("POST");
   }
+  if (path.rfind("/effects/", 0) == 0) {
+    return method == http::verb::post ? Effect(conn, req, path.substr(9)) : wrong_method("POST");
+  }
   if (path.rfind("/admin/", 0) == 0) return Admin(conn, req, path);
   if (path == "/healthz") {
     conn.Respond(200, kJson, R"({"status":"ok"})", {}, req.keep_alive());
@@ -183,7 +186,7 @@ Router::Next Router::Chat(Conn& conn, const Request& req, Api api) {
 }
 
 Router::Next Router::Deliver(Conn& conn, const Request& req, const FaultDecision& f, int status,
-                             std::string body) {
+                             std::string body, const Headers& headers) {
   switch (f.kind) {
     case FaultKind::kReset:
       return Next::kReset;
@@ -196,12 +199,12 @@ Router::Next Router::Deliver(Conn& conn, const Request& req, const FaultDecision
   }
   bool keep = req.keep_alive();
   if (f.kind == FaultKind::kTruncated) {
-    conn.WriteHead(status, kJson, static_cast<long long>(body.size()), {}, keep);
+    conn.WriteHead(status, kJson, static_cast<long long>(body.size()), headers, keep);
     conn.Write(Cut(body));
     return Next::kClose;
   }
   if (f.kind == FaultKind::kMalformed) body = Cut(body);
-  conn.Respond(status, kJson, body, {}, keep);
+  conn.Respond(status, kJson, body, headers, keep);
   return keep ? Next::kKeepAlive : Next::kClose;
 }
 
@@ -265,6 +268,28 @@ Router::Next Router::Tool(Conn& conn, const Request& req, const std::string& nam
   return Deliver(conn, req, f, plan.status, json::serialize(plan.body));
 }
 
+Router::Next Router::Effect(Conn& conn, const Request& req, const std::string& rest) {
+  size_t slash = rest.find('/');
+  std::string mode_name = rest.substr(0, slash);
+  std::string name = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  auto mode = ParseEffectMode(mode_name);
+  if (!mode || name.empty() || name.find('/') != std::string::npos) {
+    conn.Respond(404, kJson,
+                 OpenAiError(404, "Unknown effect URL /effects/" + rest +
+                                      ": use /effects/honour/{name} (honours Idempotency-Key) "
+                                      "or /effects/naive/{name} (ignores it)"),
+                 {}, req.keep_alive());
+    return req.keep_alive() ? Next::kKeepAlive : Next::kClose;
+  }
+  EffectPlan plan = sim_.PlanEffect(*mode, name, req.body(), Header(req, "idempotency-key"));
+  const FaultDecision& f = plan.fault;
+  if (!sleep_(plan.sleep_ms)) return Next::kClose;
+  if (f.IsErrorResponse()) return Fail(conn, req, Api::kTool, f, plan.status, "");
+  Headers headers;
+  if (plan.replay) headers.emplace_back("Idempotent-Replay", "true");
+  return Deliver(conn, req, f, plan.status, json::serialize(plan.body), headers);
+}
+
 Router::Next Router::Admin(Conn& conn, const Request& req, const std::string& path) {
   bool keep = req.keep_alive();
   auto reply = [&](int status, const std::string& body) {
@@ -280,6 +305,7 @@ Router::Next Router::Admin(Conn& conn, const Request& req, const std::string& pa
   bool get = method == http::verb::get, post = method == http::verb::post;
   if (path == "/admin/stats" && get) return reply(200, json::serialize(sim_.StatsJson()));
   if (path == "/admin/requests" && get) return reply(200, json::serialize(sim_.RequestsJson()));
+  if (path == "/admin/effects" && get) return reply(200, json::serialize(sim_.EffectsJson()));
   if (path == "/admin/faults" && get) return reply(200, json::serialize(sim_.FaultsJson()));
   if (path == "/admin/faults" && post) {
     auto v = ParseJson(req.body().empty() ? "{}" : req.body());
@@ -302,7 +328,7 @@ Router::Next Router::Admin(Conn& conn, const Request& req, const std::string& pa
     return reply(200, R"({"ok":true})");
   }
   bool known = path == "/admin/stats" || path == "/admin/requests" || path == "/admin/faults" ||
-               path == "/admin/scenario" || path == "/admin/reset";
+               path == "/admin/scenario" || path == "/admin/reset" || path == "/admin/effects";
   return reply(known ? 405 : 404,
                OpenAiError(known ? 405 : 404,
                            std::string(req.method_string()) + " " + path +

@@ -26,12 +26,14 @@ class Router {
   Next Chat(Conn& conn, const Request& req, Api api);
   Next Models(Conn& conn, const Request& req);
   Next Tool(Conn& conn, const Request& req, const std::string& name);
+  // POST /effects/{mode}/{name}; `rest` is what follows "/effects/".
+  Next Effect(Conn& conn, const Request& req, const std::string& rest);
   Next Admin(Conn& conn, const Request& req, const std::string& path);
   Next Stream(Conn& conn, const Request& req, const ChatPlan& plan, Api api, bool include_usage);
   // A whole (not streamed) `body` as the fault of `fault` delivers it: not at all (reset,
   // blackhole, stall), cut short, malformed, or as it is.
   Next Deliver(Conn& conn, const Request& req, const FaultDecision& fault, int status,
-               std::string body);
+               std::string body, const Headers& headers = {});
   // Error kinds of faults (and scenario errors) in the shape of `api`.
   Next Fail(Conn& conn, const Request& req, Api api, const FaultDecision& fault, int status,
             const std::string& message);

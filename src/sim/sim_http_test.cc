@@ -531,6 +531,144 @@ TEST_F(SimHttpTest, ToolsCountIdempotencyKeysAndTraceparent) {
   EXPECT_EQ(At(stats, "/models").as_object().size(), 0u);  // tools are not model requests
 }
 
+// --- effects ---------------------------------------------------------------------------------
+
+json::value Effects(SimProcess& sim) {
+  HttpClient c("127.0.0.1", sim.port());
+  Response r = MustGet(c, "/admin/effects");
+  EXPECT_EQ(r.status, 200) << r.body;
+  return Parse(r.body);
+}
+
+TEST_F(SimHttpTest, HonourEffectsApplyOncePerKeyAndReplayTheStoredAnswer) {
+  Response first =
+      Post("/effects/honour/file_loan", R"({"app_id":"A-1"})", {{"Idempotency-Key", "run-1:7"}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.headers.count("idempotent-replay"), 0u);
+  json::value v = Parse(first.body);
+  int64_t id = At(v, "/effect_id").as_int64();
+  EXPECT_EQ(Str(v, "/name"), "file_loan");
+  EXPECT_EQ(Str(v, "/mode"), "honour");
+  EXPECT_EQ(Str(v, "/args/app_id"), "A-1");
+  EXPECT_EQ(Str(v, "/idempotency_key"), "run-1:7");
+
+  Response again =
+      Post("/effects/honour/file_loan", R"({"app_id":"A-1"})", {{"Idempotency-Key", "run-1:7"}});
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.headers["idempotent-replay"], "true");
+  EXPECT_EQ(again.body, first.body);
+
+  Response reused =
+      Post("/effects/honour/file_loan", R"({"app_id":"B-2"})", {{"Idempotency-Key", "run-1:7"}});
+  EXPECT_EQ(reused.status, 422) << reused.body;
+  EXPECT_NE(reused.body.find("already used"), std::string::npos) << reused.body;
+  Response keyless = Post("/effects/honour/file_loan", R"({"app_id":"A-1"})");
+  EXPECT_EQ(keyless.status, 400) << keyless.body;
+  EXPECT_NE(keyless.body.find("Idempotency-Key header is required"), std::string::npos);
+
+  // The first two deliveries of another intent are refused (nothing applied), the third
+  // applies, the fourth is a replay.
+  Faults(R"({"effect:file_loan": {"fail_next": 2}})");
+  const std::map<std::string, std::string> key2{{"Idempotency-Key", "run-1:9"}};
+  EXPECT_EQ(Post("/effects/honour/file_loan", R"({"app_id":"C"})", key2).status, 503);
+  EXPECT_EQ(Post("/effects/honour/file_loan", R"({"app_id":"C"})", key2).status, 503);
+  Response applied = Post("/effects/honour/file_loan", R"({"app_id":"C"})", key2);
+  ASSERT_EQ(applied.status, 200) << applied.body;
+  EXPECT_EQ(applied.headers.count("idempotent-replay"), 0u);
+  EXPECT_EQ(
+      Post("/effects/honour/file_loan", R"({"app_id":"C"})", key2).headers["idempotent-replay"],
+      "true");
+
+  json::value e = Effects(*sim_);
+  json::array effects = At(e, "/effects").as_array();
+  ASSERT_EQ(effects.size(), 2u) << json::serialize(e);
+  EXPECT_EQ(At(effects[0], "/effect_id").as_int64(), id);
+  EXPECT_EQ(Str(effects[0], "/idempotency_key"), "run-1:7");
+  EXPECT_EQ(Str(effects[1], "/args/app_id"), "C");
+  EXPECT_GT(At(effects[1], "/at_ms").as_int64(), 0);
+  EXPECT_EQ(At(e, "/requests_by_key/run-1:7").as_int64(), 3);
+  EXPECT_EQ(At(e, "/applied_by_key/run-1:7").as_int64(), 1);
+  EXPECT_EQ(At(e, "/requests_by_key/run-1:9").as_int64(), 4);
+  EXPECT_EQ(At(e, "/applied_by_key/run-1:9").as_int64(), 1);
+}
+
+TEST_F(SimHttpTest, NaiveEffectsApplyEveryDeliveryEvenWhenTheAnswerIsLost) {
+  const std::map<std::string, std::string> key{{"Idempotency-Key", "run-2:3"}};
+  int64_t last = 0;
+  for (int i = 0; i < 2; ++i) {
+    Response r = Post("/effects/naive/send_email", R"({"to":"ana"})", key);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.headers.count("idempotent-replay"), 0u);
+    int64_t id = At(Parse(r.body), "/effect_id").as_int64();
+    EXPECT_GT(id, last);
+    last = id;
+  }
+  // The service applies the effect, then the connection is reset before the answer.
+  Faults(R"({"effect:*": {"reset_rate": 1}})");
+  Raw raw = RawExchange(sim_->port(),
+                        "POST /effects/naive/send_email HTTP/1.1\r\nHost: x\r\n"
+                        "Idempotency-Key: run-2:3\r\nContent-Length: 12\r\n"
+                        "Connection: close\r\n\r\n{\"to\":\"ana\"}",
+                        5000);
+  EXPECT_TRUE(raw.reset || raw.eof) << raw.data;
+  EXPECT_EQ(raw.data, "");
+  // Or the caller stops waiting for a slow answer: applied all the same.
+  Faults(R"({"effect:send_email": {"latency": "5s"}})");
+  HttpClient impatient = Client(500);
+  auto timed_out = impatient.Post("/effects/naive/send_email", R"({"to":"ana"})", key);
+  ASSERT_FALSE(timed_out.ok());
+  EXPECT_EQ(timed_out.error().code, Errc::kTimeout);
+  Faults("{}");
+
+  json::value e;
+  for (int i = 0; i < 200; ++i) {
+    e = Effects(*sim_);
+    if (At(e, "/effects").as_array().size() >= 4) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(At(e, "/effects").as_array().size(), 4u) << json::serialize(e);
+  EXPECT_EQ(At(e, "/requests_by_key/run-2:3").as_int64(), 4);
+  EXPECT_EQ(At(e, "/applied_by_key/run-2:3").as_int64(), 4);
+  EXPECT_EQ(Str(At(e, "/effects").as_array()[3], "/mode"), "naive");
+  // A keyless request to a naive service is fine and counted under no key.
+  Response keyless = Post("/effects/naive/send_email", R"({"to":"ben"})");
+  ASSERT_EQ(keyless.status, 200) << keyless.body;
+  EXPECT_TRUE(At(Parse(keyless.body), "/idempotency_key").is_null());
+}
+
+TEST_F(SimHttpTest, EffectsBadRequestsAndReset) {
+  EXPECT_EQ(Post("/effects/sometimes/x", "{}").status, 404);
+  Response no_name = Post("/effects/honour", "{}");
+  EXPECT_EQ(no_name.status, 404);
+  EXPECT_NE(no_name.body.find("/effects/honour/{name}"), std::string::npos) << no_name.body;
+  EXPECT_EQ(Post("/effects/honour/a/b", "{}", {{"Idempotency-Key", "k"}}).status, 404);
+  HttpClient c = Client();
+  auto get = c.Get("/effects/naive/x");
+  ASSERT_TRUE(get.ok());
+  EXPECT_EQ(get->status, 405);
+  Response bad = Post("/effects/naive/x", "not json");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("the body must be JSON"), std::string::npos) << bad.body;
+  auto admin_post = c.Post("/admin/effects", "{}");
+  ASSERT_TRUE(admin_post.ok());
+  EXPECT_EQ(admin_post->status, 405);
+
+  const std::map<std::string, std::string> key{{"Idempotency-Key", "run-3:1"}};
+  Response first = Post("/effects/honour/pay", R"({"amount":10})", key);
+  ASSERT_EQ(first.status, 200) << first.body;
+  ASSERT_TRUE(sim_->Reset().ok());
+  json::value e = Effects(*sim_);
+  EXPECT_TRUE(At(e, "/effects").as_array().empty());
+  EXPECT_TRUE(At(e, "/requests_by_key").as_object().empty());
+  EXPECT_TRUE(At(e, "/applied_by_key").as_object().empty());
+  // Reset also forgets the stored answers: the key applies again, as a new effect.
+  Response after = Post("/effects/honour/pay", R"({"amount":10})", key);
+  ASSERT_EQ(after.status, 200);
+  EXPECT_EQ(after.headers.count("idempotent-replay"), 0u);
+  EXPECT_GT(At(Parse(after.body), "/effect_id").as_int64(),
+            At(Parse(first.body), "/effect_id").as_int64());
+}
+
 TEST_F(SimHttpTest, RequestsLogFingerprintsInArrivalOrder) {
   Response a = Post("/v1/chat/completions", kHello, {{"Idempotency-Key", "idem-1"}});
   Response b =

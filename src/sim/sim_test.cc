@@ -1,11 +1,13 @@
 // Unit tests of the simulator's pure parts: scenario rules and templates, the default echo
-// behaviour, token counting, fault selection, fingerprints and the wire formats.
+// behaviour, token counting, fault selection, fingerprints, the wire formats and the effect
+// ledger.
 
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 
 #include "sim/anthropic.h"
+#include "sim/effects.h"
 #include "sim/faults.h"
 #include "sim/json_util.h"
 #include "sim/openai.h"
@@ -566,6 +568,119 @@ TEST(SimulatorTest, AccountsModelsToolsAndKeys) {
   sim.Reset();
   EXPECT_EQ(sim.StatsJson().at("requests_total").as_int64(), 0);
   EXPECT_TRUE(sim.RequestsJson().empty());
+}
+
+TEST(EffectLedgerTest, HonourAppliesOncePerKeyAndReplaysTheStoredResponse) {
+  EffectLedger ledger;
+  json::value args = J(R"({"app_id": "A-1", "amount": 5})");
+  ledger.CountRequest("run:4");
+  EffectOutcome first = ledger.Apply(EffectMode::kHonour, "file_loan", args, "run:4", 1000);
+  ASSERT_EQ(first.status, 200);
+  EXPECT_FALSE(first.replay);
+  EXPECT_EQ(first.effect_id, 1);
+  EXPECT_EQ(
+      json::serialize(first.body),
+      R"({"effect_id":1,"mode":"honour","name":"file_loan","args":{"app_id":"A-1","amount":5},"idempotency_key":"run:4"})");
+  // The same request again, with its keys in another order: nothing applied, same answer.
+  ledger.CountRequest("run:4");
+  EffectOutcome again = ledger.Apply(EffectMode::kHonour, "file_loan",
+                                     J(R"({"amount": 5, "app_id": "A-1"})"), "run:4", 2000);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_TRUE(again.replay);
+  EXPECT_EQ(again.effect_id, 1);
+  EXPECT_EQ(again.body, first.body);
+
+  json::object j = ledger.ToJson();
+  ASSERT_EQ(j.at("effects").as_array().size(), 1u);
+  EXPECT_EQ(j.at("effects").as_array()[0].at("at_ms").as_int64(), 1000);
+  EXPECT_EQ(j.at("effects").as_array()[0].at("mode").as_string(), "honour");
+  EXPECT_EQ(j.at("requests_by_key").at("run:4").as_int64(), 2);
+  EXPECT_EQ(j.at("applied_by_key").at("run:4").as_int64(), 1);
+}
+
+TEST(EffectLedgerTest, HonourRefusesAMissingKeyAndAKeyReusedForAnotherRequest) {
+  EffectLedger ledger;
+  EffectOutcome no_key = ledger.Apply(EffectMode::kHonour, "pay", J("{}"), "", 0);
+  EXPECT_EQ(no_key.status, 400);
+  EXPECT_NE(json::serialize(no_key.body).find("Idempotency-Key header is required"),
+            std::string::npos);
+  ASSERT_EQ(ledger.Apply(EffectMode::kHonour, "pay", J(R"({"n": 1})"), "k", 0).status, 200);
+  EffectOutcome other_args = ledger.Apply(EffectMode::kHonour, "pay", J(R"({"n": 2})"), "k", 0);
+  EXPECT_EQ(other_args.status, 422);
+  EXPECT_NE(json::serialize(other_args.body).find("other arguments (effect 1)"), std::string::npos)
+      << json::serialize(other_args.body);
+  EffectOutcome other_name = ledger.Apply(EffectMode::kHonour, "refund", J(R"({"n": 1})"), "k", 0);
+  EXPECT_EQ(other_name.status, 422);
+  EXPECT_NE(json::serialize(other_name.body).find("the effect \\\"pay\\\""), std::string::npos)
+      << json::serialize(other_name.body);
+  EXPECT_EQ(ledger.ToJson().at("effects").as_array().size(), 1u);
+}
+
+TEST(EffectLedgerTest, NaiveAppliesEveryRequestAndResetForgets) {
+  EffectLedger ledger;
+  for (int i = 0; i < 3; ++i) {
+    EffectOutcome o = ledger.Apply(EffectMode::kNaive, "email", J(R"({"to": "x"})"), "run:9", i);
+    EXPECT_EQ(o.status, 200);
+    EXPECT_FALSE(o.replay);
+    EXPECT_EQ(o.effect_id, i + 1);
+  }
+  EffectOutcome keyless = ledger.Apply(EffectMode::kNaive, "email", J("[1, 2]"), "", 3);
+  EXPECT_EQ(keyless.status, 200);
+  EXPECT_TRUE(keyless.body.at("idempotency_key").is_null());
+  json::object j = ledger.ToJson();
+  EXPECT_EQ(j.at("applied_by_key").at("run:9").as_int64(), 3);
+  EXPECT_EQ(j.at("effects").as_array().size(), 4u);
+
+  ASSERT_EQ(ledger.Apply(EffectMode::kHonour, "pay", J("{}"), "h", 0).effect_id, 5);
+  ledger.Reset();
+  j = ledger.ToJson();
+  EXPECT_TRUE(j.at("effects").as_array().empty());
+  EXPECT_TRUE(j.at("applied_by_key").as_object().empty());
+  // The honour store is gone too: the key applies again, with a new id.
+  EffectOutcome after = ledger.Apply(EffectMode::kHonour, "pay", J("{}"), "h", 0);
+  EXPECT_FALSE(after.replay);
+  EXPECT_EQ(after.effect_id, 6);
+}
+
+TEST(SimulatorTest, EffectFaultsRefuseOrLoseTheAnswer) {
+  FakeClock clock(5000);
+  Simulator sim(SimOptions{.clock = &clock}, Scenario{});
+  // "tool:*" does not reach effects; "effect:<name>" does.
+  ASSERT_TRUE(sim.SetFaults(J(R"({"tool:*": {"outage": true},
+                                   "effect:pay": {"fail_next": 1, "fail_status": 503}})"))
+                  .ok());
+  EffectPlan refused = sim.PlanEffect(EffectMode::kHonour, "pay", "{}", "k");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(refused.fault.kind, FaultKind::kFailNext);
+  EXPECT_TRUE(sim.EffectsJson().at("effects").as_array().empty());  // refused: nothing applied
+  // The answer is lost (connection reset), yet the effect took place.
+  ASSERT_TRUE(sim.SetFaults(J(R"({"effect:*": {"reset_rate": 1}})")).ok());
+  EffectPlan lost = sim.PlanEffect(EffectMode::kHonour, "pay", "{}", "k");
+  EXPECT_EQ(lost.fault.kind, FaultKind::kReset);
+  EXPECT_EQ(sim.Models(), (std::vector<std::string>{"sim-large", "sim-small"}));
+  ASSERT_TRUE(sim.SetFaults(J("{}")).ok());
+  EffectPlan replayed = sim.PlanEffect(EffectMode::kHonour, "pay", "{}", "k");
+  EXPECT_TRUE(replayed.replay);
+  EXPECT_EQ(sim.PlanEffect(EffectMode::kNaive, "pay", "not json", "").status, 400);
+
+  json::object effects = sim.EffectsJson();
+  ASSERT_EQ(effects.at("effects").as_array().size(), 1u);
+  EXPECT_EQ(effects.at("effects").as_array()[0].at("at_ms").as_int64(), 5000);
+  EXPECT_EQ(effects.at("requests_by_key").at("k").as_int64(), 3);
+  EXPECT_EQ(effects.at("applied_by_key").at("k").as_int64(), 1);
+  json::array reqs = sim.RequestsJson();
+  ASSERT_EQ(reqs.size(), 4u);
+  EXPECT_EQ(reqs[0].at("api").as_string(), "effect");
+  EXPECT_EQ(reqs[0].at("model").as_string(), "honour/pay");
+  EXPECT_EQ(reqs[0].at("status").as_int64(), 503);
+  EXPECT_EQ(reqs[1].at("status").as_int64(), 0);  // reset: no answer went out
+  EXPECT_EQ(reqs[2].at("response_id").as_string(), "1");
+  EXPECT_EQ(reqs[1].at("fingerprint"), reqs[2].at("fingerprint"));
+  EXPECT_EQ(sim.StatsJson().at("tools").as_object().size(), 0u);
+  EXPECT_FALSE(sim.SetFaults(J(R"({"effect:": {}})")).ok());
+
+  sim.Reset();
+  EXPECT_TRUE(sim.EffectsJson().at("requests_by_key").as_object().empty());
 }
 
 TEST(StatsTest, KeepsTheMostRecentRecords) {

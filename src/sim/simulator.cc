@@ -40,7 +40,7 @@ std::vector<std::string> Simulator::Models() {
   std::set<std::string> models{"sim-large", "sim-small"};
   for (auto& m : scenario_.Models()) models.insert(m);
   for (auto& k : faults_.Keys()) {
-    if (k != "*" && k.rfind("tool:", 0) != 0) models.insert(k);
+    if (k != "*" && k.rfind("tool:", 0) != 0 && k.rfind("effect:", 0) != 0) models.insert(k);
   }
   return {models.begin(), models.end()};
 }
@@ -172,6 +172,57 @@ ToolPlan Simulator::PlanTool(const std::string& name, const std::string& body,
   return plan;
 }
 
+EffectPlan Simulator::PlanEffect(EffectMode mode, const std::string& name, const std::string& body,
+                                 const std::string& idempotency_key) {
+  EffectPlan plan;
+  json::value args = json::object{};
+  bool bad_body = false;
+  if (!body.empty()) {
+    auto parsed = ParseJson(body);
+    if (parsed)
+      args = std::move(*parsed);
+    else
+      bad_body = true;
+  }
+  std::string path = std::string(EffectModeName(mode)) + "/" + name;
+  std::string fingerprint =
+      Fingerprint(json::object{{"effect", path}, {"body", bad_body ? json::value(body) : args}});
+  std::lock_guard lock(mu_);
+  effects_.CountRequest(idempotency_key);
+  plan.fault = faults_.Decide({"effect:" + name, "effect:*"}, rng_);
+  plan.sleep_ms = plan.fault.latency_ms;
+  RequestRecord rec{
+      0, "effect", path, fingerprint, "", 200, FaultName(plan.fault.kind), idempotency_key};
+  const FaultDecision& f = plan.fault;
+  if (f.IsErrorResponse()) {
+    plan.status = f.status;  // refused: nothing applied
+  } else if (bad_body) {
+    plan.status = 400;
+    plan.body = json::object{
+        {"error", json::object{{"type", "invalid_request_error"},
+                               {"message",
+                                "/effects/" + path + ": the body must be JSON (empty means {})"}}}};
+  } else {
+    EffectOutcome out = effects_.Apply(mode, name, args, idempotency_key, options_.clock->WallMs());
+    plan.status = out.status;
+    plan.body = std::move(out.body);
+    plan.replay = out.replay;
+    if (out.effect_id > 0 && f.kind == FaultKind::kNone) {
+      rec.response_id = std::to_string(out.effect_id);
+    }
+  }
+  bool answered =
+      f.kind != FaultKind::kReset && f.kind != FaultKind::kBlackhole && f.kind != FaultKind::kStall;
+  rec.status = answered ? plan.status : 0;
+  stats_.RecordEffect(std::move(rec));
+  return plan;
+}
+
+json::object Simulator::EffectsJson() {
+  std::lock_guard lock(mu_);
+  return effects_.ToJson();
+}
+
 json::object Simulator::StatsJson() {
   std::lock_guard lock(mu_);
   return stats_.StatsJson();
@@ -185,6 +236,7 @@ json::array Simulator::RequestsJson() {
 void Simulator::Reset() {
   std::lock_guard lock(mu_);
   stats_.Reset();
+  effects_.Reset();
 }
 
 }  // namespace keel::sim

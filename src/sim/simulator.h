@@ -6,9 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/random.h"
 #include "base/result.h"
 #include "sim/chat.h"
+#include "sim/effects.h"
 #include "sim/faults.h"
 #include "sim/scenario.h"
 #include "sim/stats.h"
@@ -17,8 +19,20 @@ namespace keel::sim {
 
 struct SimOptions {
   uint64_t seed = 1;
-  int64_t latency_ms = 0;   // added to every model request
-  std::string require_key;  // empty: no key needed
+  int64_t latency_ms = 0;                         // added to every model request
+  std::string require_key;                        // empty: no key needed
+  const Clock* clock = &SystemClock::Instance();  // stamps applied effects (at_ms)
+};
+
+// What to do with one request to /effects/{mode}/{name}. With a fault that breaks or withholds
+// the answer (reset, blackhole, stall, malformed, truncated) the effect has been applied all the
+// same: that is the "outcome lost" case a caller must survive.
+struct EffectPlan {
+  FaultDecision fault;
+  int status = 200;
+  boost::json::object body;
+  bool replay = false;  // answer with Idempotent-Replay: true
+  int64_t sleep_ms = 0;
 };
 
 // What to do with one chat request, decided (and accounted) up front under the simulator's
@@ -62,9 +76,18 @@ class Simulator {
   ToolPlan PlanTool(const std::string& name, const std::string& body,
                     const std::string& idempotency_key, const std::string& traceparent);
 
+  // Faults apply under "effect:<name>", then "effect:*". The effect is applied (or replayed)
+  // when the request arrives, before any latency: a caller that gives up while waiting has
+  // still caused it.
+  EffectPlan PlanEffect(EffectMode mode, const std::string& name, const std::string& body,
+                        const std::string& idempotency_key);
+  boost::json::object EffectsJson();
+
   boost::json::object StatsJson();
   boost::json::array RequestsJson();
-  void Reset();  // stats and requests; not the scenario, faults or id counters
+  // Stats, requests and effects (with the honour store); not the scenario, faults or id
+  // counters.
+  void Reset();
 
  private:
   void BreakToolArgs(Completion& c);
@@ -75,6 +98,7 @@ class Simulator {
   FaultTable faults_;
   Random rng_;
   Stats stats_;
+  EffectLedger effects_;
   int64_t next_completion_ = 0;
   int64_t next_call_ = 0;
   int64_t next_tool_call_id_ = 0;

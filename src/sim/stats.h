@@ -12,10 +12,10 @@ namespace keel::sim {
 // One model or tool request as /admin/requests reports it.
 struct RequestRecord {
   int64_t n = 0;            // arrival sequence number, from 1 (assigned by Stats)
-  std::string api;          // "openai", "anthropic", "tool"
-  std::string model;        // or the tool name
+  std::string api;          // "openai", "anthropic", "tool", "effect"
+  std::string model;        // or the tool name, or "<mode>/<name>" of an effect
   std::string fingerprint;  // see Fingerprint()
-  std::string response_id;  // chatcmpl-/msg_ id or tool call_id served; "" when a fault or error
+  std::string response_id;  // chatcmpl-/msg_ id, tool call_id or effect_id served; "" when none
   int status = 0;           // HTTP status sent; 0 when none (reset, blackhole, stall)
   std::string fault;        // "" or FaultName()
   std::string idempotency_key;
@@ -32,6 +32,9 @@ class Stats {
   int64_t RecordModel(RequestRecord r);
   // Records a tool request; `call_id` is 0 when none was served.
   int64_t RecordTool(RequestRecord r, int64_t call_id, const std::string& traceparent);
+  // Records a request to /effects/... (its own accounting is the EffectLedger's): it counts in
+  // requests_total and /admin/requests only.
+  int64_t RecordEffect(RequestRecord r) { return Append(std::move(r)); }
 
   boost::json::object StatsJson() const;
   boost::json::array RequestsJson() const;

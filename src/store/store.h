@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "base/result.h"
+#include "model/approval.h"
+#include "model/outbox.h"
 #include "model/run.h"
 
 namespace keel::store {
@@ -53,6 +55,12 @@ struct AppendRequest {
   std::optional<Transition> transition;
   std::optional<UsageUpdate> usage;  // unset: the usage columns stay as they are
   std::vector<Blob> blobs;           // inserted (if new) in the same transaction
+  // Also inserted in the same transaction, each ignored if its key/id already exists (a
+  // replayed write): effect intents and notifications, child runs (run.parent_run_id set;
+  // status queued), approval gates (with a "created" audit event).
+  std::vector<model::OutboxIntent> outbox;
+  std::vector<AdmitRequest> children;
+  std::vector<model::Approval> approvals;
 };
 
 // Takes the next unconsumed signal `name` of a run and journals it as entry `seq`; if there is
@@ -72,6 +80,67 @@ struct SignalWaitRequest {
 struct SignalWaitOutcome {
   bool parked = false;        // the run now waits; nothing was journaled
   model::JournalEntry entry;  // when !parked: the journaled signal or timeout
+};
+
+// A delivery attempt's outcome. status: pending (retry at next_attempt_at_ms), delivered,
+// failed (no more attempts).
+struct OutboxUpdate {
+  std::string key;
+  std::string status;
+  int attempts = 0;
+  int64_t next_attempt_at_ms = 0;
+  std::string last_error;
+  std::string result_json;
+  int64_t now_ms = 0;
+};
+
+struct OutboxFilter {
+  std::string status;  // "": any
+  std::string run_id;
+  std::string tenant;
+  std::string after_key;  // pagination: keys greater than this (in key order)
+  int limit = 50;
+};
+
+// A person's (or the timeout's) decision on an approval.
+struct ApprovalDecision {
+  std::string approval_id;
+  std::string decision;  // approved | denied
+  std::string who;
+  std::string reason;
+  bool timed_out = false;
+  int64_t now_ms = 0;
+};
+struct ApprovalOutcome {
+  model::Approval approval;  // after the decision
+  bool existing = false;     // this same decision had already been recorded (nothing changed)
+  bool woke = false;         // the run was waiting for it and is now queued
+};
+
+// Applies an approval's timeout if it is still pending and its deadline has passed: escalate
+// (escalation_level + 1, deadline = now + timeout_ms, an "escalated" audit event and, with a
+// notify_target, a notification intent) while escalations remain and on_timeout is
+// "escalate"; otherwise decide it by "keel:timeout" (approved for on_timeout "approve",
+// denied otherwise) exactly as DecideApproval does.
+struct ApprovalExpiry {
+  std::string approval_id;
+  int64_t now_ms = 0;
+  std::string notify_target;  // tool that receives notifications; "": none
+  int notify_max_attempts = 10;
+};
+struct ApprovalExpiryOutcome {
+  model::Approval approval;  // after the change (or as found)
+  bool escalated = false;
+  bool decided = false;
+  bool woke = false;
+};
+
+struct ApprovalFilter {
+  std::string status;  // "": any
+  std::string tenant;
+  std::string run_id;
+  std::string before_id;  // pagination: ids smaller than this (ids sort by creation time)
+  int limit = 50;
 };
 
 struct DeliverOutcome {
@@ -116,7 +185,40 @@ class Store {
   virtual void DeliverSignal(std::string run_id, std::string name, std::string payload_json,
                              Callback<DeliverOutcome> done) = 0;
   // Ends a non-terminal run with `status` whatever its lease (cancel, deadline of a parked run).
+  // Any transition of a run to a terminal status (here or in Append) also cancels its
+  // non-terminal descendants (child runs, recursively) in the same transaction, with
+  // error_code "parent_cancelled" (or "parent_finished" when the parent did not cancel).
   virtual void Finish(std::string run_id, Transition t, Callback<model::RunRecord> done) = 0;
+  // Asks a non-terminal run to cancel and compensate: sets cancel_requested; a waiting run
+  // becomes queued (its wait ends) so that an executor picks it up. kAlreadyFinished if
+  // terminal.
+  virtual void RequestCancel(std::string run_id, Callback<model::RunRecord> done) = 0;
+
+  // --- outbox ---
+  virtual void UpdateOutbox(OutboxUpdate u, Callback<model::OutboxIntent> done) = 0;
+  // Pending intents due at `now_ms`, oldest first.
+  virtual Result<std::vector<model::OutboxIntent>> DueOutbox(int64_t now_ms, int limit) = 0;
+  // The earliest next_attempt_at_ms of a pending intent; 0 if none is pending.
+  virtual Result<int64_t> NextOutboxAttempt() = 0;
+  virtual Result<model::OutboxIntent> GetOutbox(const std::string& key) = 0;
+  virtual Result<std::vector<model::OutboxIntent>> ListOutbox(const OutboxFilter& f) = 0;
+
+  // --- approvals ---
+  // Records a decision once. The same decision again: `existing`, nothing changes. A
+  // different one after a decision: kConflict (and a "rejected" audit event). A `who` not
+  // among a non-empty approvers list (unless timed_out): kInvalidArgument. On success the
+  // signal "$approval:<id>" carrying ApprovalDecisionJson is delivered to the run in the same
+  // transaction (waking it if it waits for that signal).
+  virtual void DecideApproval(ApprovalDecision d, Callback<ApprovalOutcome> done) = 0;
+  virtual void ExpireApproval(ApprovalExpiry e, Callback<ApprovalExpiryOutcome> done) = 0;
+  virtual Result<model::Approval> GetApproval(const std::string& id) = 0;
+  virtual Result<std::vector<model::Approval>> ListApprovals(const ApprovalFilter& f) = 0;
+  virtual Result<std::vector<model::ApprovalEvent>> ApprovalAudit(const std::string& id) = 0;
+  // Pending approvals with a deadline: (id, deadline_at_ms), for the engine's timers.
+  virtual Result<std::vector<std::pair<std::string, int64_t>>> ApprovalDeadlines() = 0;
+
+  // Child runs of a run (direct children only), oldest first.
+  virtual Result<std::vector<model::RunRecord>> ListChildren(const std::string& parent_id) = 0;
   // Takes the lease of a queued/waiting/running run for `owner`, bumping the epoch; the run
   // becomes running. Fails with kAlreadyFinished for a terminal run.
   virtual void Acquire(std::string run_id, std::string owner, int64_t expires_at_ms,

@@ -120,6 +120,12 @@ Status SimProcess::LoadScenario(const std::string& scenario_json) {
   return OkStatus();
 }
 
+Result<boost::json::value> SimProcess::Effects() {
+  auto body = Admin("GET", "/admin/effects", "");
+  if (!body) return body.error();
+  return ParseJson(*body, "GET /admin/effects");
+}
+
 Status SimProcess::Reset() {
   auto body = Admin("POST", "/admin/reset", "");
   if (!body) return body.error();

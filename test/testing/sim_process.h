@@ -44,6 +44,7 @@ class SimProcess {
   Status SetFaults(const std::string& faults_json);       // POST /admin/faults
   Status LoadScenario(const std::string& scenario_json);  // POST /admin/scenario
   Status Reset();                                         // POST /admin/reset
+  Result<boost::json::value> Effects();                   // GET /admin/effects
 
   static std::string Binary();
 

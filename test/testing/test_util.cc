@@ -31,7 +31,7 @@ std::string Str(const json::value& v, std::string_view pointer) {
 
 bool IsTerminal(const std::string& s) {
   return s == "succeeded" || s == "failed" || s == "cancelled" || s == "timed_out" ||
-         s == "budget_exhausted";
+         s == "budget_exhausted" || s == "compensated" || s == "compensation_failed";
 }
 
 Response MustGet(HttpClient& c, const std::string& target,

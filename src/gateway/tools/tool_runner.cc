@@ -175,6 +175,8 @@ struct ToolRunnerCore : std::enable_shared_from_this<ToolRunnerCore> {
 std::string ToolRunnerCore::KnownTools() const {
   std::string names;
   for (const auto& [name, t] : tools) {
+    // Internal tools ("$approval_webhook") are not for workflows or models to call.
+    if (name.starts_with('$')) continue;
     if (!names.empty()) names += ", ";
     names += name;
   }
@@ -317,7 +319,9 @@ void ToolRunnerCore::StartAttempt(const CallPtr& c, bool on_caller_thread) {
                     retry_at);
   }
   if (tool.config.kind == "http") {
-    std::string key = c->req.run_id + ":" + std::to_string(c->req.seq);
+    std::string key = c->req.idempotency_key.empty()
+                          ? c->req.run_id + ":" + std::to_string(c->req.seq)
+                          : c->req.idempotency_key;
     HttpRequest hr = BuildHttpToolRequest(tool.config, c->args, key, c->req.traceparent,
                                           timeout == kNoTimeout ? 0 : timeout);
     int64_t t0 = clock.MonoUs();

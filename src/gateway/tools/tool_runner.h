@@ -25,8 +25,9 @@ class McpClient;
 // Schema before anything is sent (a failure is invalid_arguments, naming the field); then
 // the call goes out by kind:
 //   http: POST (or `method`) the arguments as JSON to `url` with Idempotency-Key
-//         "<run_id>:<seq>" and traceparent headers; 2xx body (JSON, or text as a string) is
-//         the result; 4xx → tool_error; 5xx, 429, timeouts, resets → retried, breaker;
+//         "<run_id>:<seq>" (or the request's idempotency_key) and traceparent headers;
+//         2xx body (JSON, or text as a string) is the result; 4xx → tool_error; 5xx, 429,
+//         timeouts, resets → retried, breaker;
 //   mcp:  tools/call on the configured server (stdio or streamable HTTP);
 //   lua:  the function from `lua_file`, in a fresh sandbox with memory/instruction limits.
 // Retries and the breaker ("tool:<name>") follow the tool's policies, as for models.

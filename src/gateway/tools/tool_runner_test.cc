@@ -193,6 +193,22 @@ TEST_F(ToolRunnerTest, IdempotencyKeyAndTraceparentReachTheTool) {
   EXPECT_EQ(tool.at("last_traceparent"), kTraceparent);
 }
 
+TEST_F(ToolRunnerTest, ExplicitIdempotencyKeyReplacesRunIdAndSeq) {
+  Add(SimTool("get_weather", "get_weather"));
+  ASSERT_TRUE(StartRunner().ok());
+  ToolCallRequest req = Request("get_weather", R"({"city":"Quito"})");
+  req.run_id = "run-abc";
+  req.seq = 0;
+  req.idempotency_key = "appr-1:created:1";
+  ToolCallResult r = CallAndWait(std::move(req)).result;
+  ASSERT_TRUE(r.ok) << r.message;
+  auto stats = sim_->Stats();
+  ASSERT_TRUE(stats.ok());
+  const json::value& keys = stats->at("tools").at("get_weather").at("keys");
+  EXPECT_EQ(keys.at("appr-1:created:1").at("count"), 1) << json::serialize(keys);
+  EXPECT_EQ(keys.as_object().if_contains("run-abc:0"), nullptr) << json::serialize(keys);
+}
+
 TEST_F(ToolRunnerTest, ArgumentsReachTheToolIntact) {
   Add(SimTool("echo", "echo"));
   ASSERT_TRUE(StartRunner().ok());
@@ -241,6 +257,8 @@ TEST_F(ToolRunnerTest, InvalidArgumentsNeverReachTheTool) {
 TEST_F(ToolRunnerTest, UnknownToolListsTheKnownOnes) {
   Add(SimTool("get_weather", "get_weather"));
   Add(SimTool("echo", "echo"));
+  ToolConfig internal = SimTool("$approval_webhook", "echo");  // not listed: not for callers
+  Add(internal);
   ASSERT_TRUE(StartRunner().ok());
   ToolCallResult r = Call("get_wether", "{}");
   EXPECT_EQ(r.error_code, "unknown_tool");

@@ -5,25 +5,6 @@
 
 namespace keel::store::sqlite {
 
-namespace {
-
-// Prepares `sql`, lets `bind` bind it, and collects `read(stmt)` for every row.
-template <typename T, typename Bind, typename Read>
-Result<std::vector<T>> Collect(Conn& c, const char* sql, Bind bind, Read read) {
-  auto st = c.Prepare(sql);
-  if (!st) return st.error();
-  bind(**st);
-  std::vector<T> rows;
-  for (;;) {
-    auto row = (*st)->Step();
-    if (!row) return row.error();
-    if (!*row) return rows;
-    rows.push_back(read(**st));
-  }
-}
-
-}  // namespace
-
 Result<model::RunRecord> SqliteStore::GetRun(const std::string& run_id) {
   Result<model::RunRecord> out = Error{Errc::kInternal, "unset"};
   WithReader([&](Conn& c) { out = LoadRun(c, run_id); });

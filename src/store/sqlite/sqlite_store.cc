@@ -17,18 +17,6 @@ const char* SyncPragma(const std::string& mode) {
 }
 }  // namespace
 
-Result<model::RunRecord> LoadRun(Conn& c, const std::string& run_id) {
-  auto st = c.Prepare("SELECT " KEEL_RUN_COLUMNS " FROM runs WHERE id = ?");
-  if (!st) return st.error();
-  (*st)->Bind(1, run_id);
-  auto row = (*st)->Step();
-  if (!row) return row.error();
-  if (!*row) return Error{Errc::kNotFound, "run " + run_id + " not found"};
-  model::RunRecord r = ReadRun(**st);
-  (*st)->Reset();
-  return r;
-}
-
 SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {
   obs::Registry& m = options_.metrics ? *options_.metrics : obs::Registry::Default();
   static const std::vector<double> kBatchBounds{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};

@@ -47,6 +47,19 @@ class SqliteStore final : public Store {
   void DeliverSignal(std::string run_id, std::string name, std::string payload_json,
                      Callback<DeliverOutcome> done) override;
   void Finish(std::string run_id, Transition t, Callback<model::RunRecord> done) override;
+  void RequestCancel(std::string run_id, Callback<model::RunRecord> done) override;
+  void UpdateOutbox(OutboxUpdate u, Callback<model::OutboxIntent> done) override;
+  Result<std::vector<model::OutboxIntent>> DueOutbox(int64_t now_ms, int limit) override;
+  Result<int64_t> NextOutboxAttempt() override;
+  Result<model::OutboxIntent> GetOutbox(const std::string& key) override;
+  Result<std::vector<model::OutboxIntent>> ListOutbox(const OutboxFilter& f) override;
+  void DecideApproval(ApprovalDecision d, Callback<ApprovalOutcome> done) override;
+  void ExpireApproval(ApprovalExpiry e, Callback<ApprovalExpiryOutcome> done) override;
+  Result<model::Approval> GetApproval(const std::string& id) override;
+  Result<std::vector<model::Approval>> ListApprovals(const ApprovalFilter& f) override;
+  Result<std::vector<model::ApprovalEvent>> ApprovalAudit(const std::string& id) override;
+  Result<std::vector<std::pair<std::string, int64_t>>> ApprovalDeadlines() override;
+  Result<std::vector<model::RunRecord>> ListChildren(const std::string& parent_id) override;
   void Acquire(std::string run_id, std::string owner, int64_t expires_at_ms,
                Callback<AcquireOutcome> done) override;
   void Heartbeat(std::string owner, int64_t expires_at_ms, Callback<Ok> done) override;

@@ -5,6 +5,7 @@
 
 #include "store/sqlite/rows.h"
 #include "store/sqlite/sqlite_store.h"
+#include "store/sqlite/write_steps.h"
 
 namespace keel::store::sqlite {
 
@@ -12,109 +13,20 @@ namespace {
 
 using model::RunStatus;
 
-// The fencing check every lease-holding write makes in its own transaction.
-Status CheckLease(Conn& c, const std::string& run_id, const std::string& owner, int64_t epoch) {
-  auto st = c.Prepare("SELECT status, lease_owner, lease_epoch FROM runs WHERE id = ?");
-  if (!st) return st.error();
-  (*st)->Bind(1, run_id);
-  auto row = (*st)->Step();
-  if (!row) return row.error();
-  if (!*row) return Error{Errc::kNotFound, "run " + run_id + " not found"};
-  auto status = model::ParseStatus((*st)->Text(0));
-  std::string cur_owner = (*st)->Text(1);
-  int64_t cur_epoch = (*st)->Int(2);
-  (*st)->Reset();
-  if (!status || model::IsTerminal(*status)) {
-    return Error{Errc::kAlreadyFinished, "run " + run_id + " has already finished"};
+Status ValidateChild(const std::string& parent_id, const model::RunRecord& child) {
+  if (child.id.empty()) {
+    return Error{Errc::kInvalidArgument, "run " + parent_id + ": a child run has no id"};
   }
-  if (cur_owner != owner || cur_epoch != epoch) {
-    return Error{Errc::kFenced, "run " + run_id + ": lease epoch " + std::to_string(epoch) +
-                                    " of " + owner + " is stale (now " + std::to_string(cur_epoch) +
-                                    " of " + cur_owner + ")"};
+  if (child.parent_run_id != parent_id) {
+    return Error{Errc::kInvalidArgument, "child run " + child.id + " names parent \"" +
+                                             child.parent_run_id + "\", not " + parent_id};
+  }
+  if (model::IsTerminal(child.status) || child.status == RunStatus::kWaiting) {
+    return Error{Errc::kInvalidArgument, "child run " + child.id +
+                                             " must start queued or running, not " +
+                                             std::string(model::StatusName(child.status))};
   }
   return OkStatus();
-}
-
-Status InsertEntry(Conn& c, const model::JournalEntry& e, int64_t now) {
-  // Journals are contiguous: entry n is accepted only after entry n-1 (docs/journal_format.md).
-  if (e.seq > 1) {
-    auto prev = c.Prepare("SELECT 1 FROM journal WHERE run_id = ? AND seq = ?");
-    if (!prev) return prev.error();
-    (*prev)->Bind(1, e.run_id).Bind(2, e.seq - 1);
-    auto row = (*prev)->Step();
-    if (!row) return row.error();
-    (*prev)->Reset();
-    if (!*row) {
-      return Error{Errc::kFenced, "run " + e.run_id + ": journal entry " + std::to_string(e.seq) +
-                                      " would leave a gap after a failed write"};
-    }
-  } else if (e.seq < 1) {
-    return Error{Errc::kInternal, "journal seq must start at 1"};
-  }
-  auto st = c.Prepare("INSERT INTO journal (" KEEL_JOURNAL_COLUMNS ") VALUES (?,?,?,?,?,?,?,?)");
-  if (!st) return st.error();
-  (*st)->Bind(1, e.run_id).Bind(2, e.seq).Bind(3, model::EntryKindName(e.kind)).Bind(4, e.name);
-  (*st)
-      ->Bind(5, e.request_hash)
-      .Bind(6, e.result_json)
-      .Bind(7, e.created_at_ms ? e.created_at_ms : now)
-      .Bind(8, e.request_json);
-  Status s = (*st)->Exec();
-  if (!s && s.error().code == Errc::kConflict) {
-    return Error{Errc::kFenced, "run " + e.run_id + ": journal entry " + std::to_string(e.seq) +
-                                    " already exists (a stale executor?)"};
-  }
-  return s;
-}
-
-Status WriteUsage(Conn& c, const std::string& run_id, const UsageUpdate& u) {
-  auto st = c.Prepare(
-      "UPDATE runs SET steps_used = ?, tools_used = ?, tokens_used = ?, cost_usd = ? "
-      "WHERE id = ?");
-  if (!st) return st.error();
-  (*st)->Bind(1, u.steps_used).Bind(2, u.tools_used).Bind(3, u.tokens_used);
-  (*st)->BindDouble(4, u.cost_usd).Bind(5, run_id);
-  return (*st)->Exec();
-}
-
-Status InsertBlob(Conn& c, const Blob& b, int64_t now) {
-  auto st = c.Prepare("INSERT OR IGNORE INTO blobs (key, data, created_at) VALUES (?,?,?)");
-  if (!st) return st.error();
-  (*st)->Bind(1, b.key).Bind(2, b.data).Bind(3, now);
-  return (*st)->Exec();
-}
-
-Status ApplyTransition(Conn& c, const std::string& run_id, const Transition& t,
-                       const std::optional<UsageUpdate>& usage, int64_t now) {
-  if (usage) {
-    if (Status st = WriteUsage(c, run_id, *usage); !st) return st;
-  }
-  auto st = c.Prepare(
-      "UPDATE runs SET status = ?, wait_reason = ?, wake_at = ?, result = ?, error_code = ?, "
-      "error_message = ?, lease_owner = CASE WHEN ? THEN '' ELSE lease_owner END, "
-      "lease_expires_at = CASE WHEN ? THEN 0 ELSE lease_expires_at END, updated_at = ? "
-      "WHERE id = ?");
-  if (!st) return st.error();
-  (*st)->Bind(1, model::StatusName(t.status)).Bind(2, t.wait_reason).Bind(3, t.wake_at_ms);
-  (*st)->Bind(4, t.result_json).Bind(5, t.error_code).Bind(6, t.error_message);
-  (*st)->Bind(7, int64_t{t.release_lease}).Bind(8, int64_t{t.release_lease}).Bind(9, now);
-  (*st)->Bind(10, run_id);
-  return (*st)->Exec();
-}
-
-int64_t NowMs() {
-  // The store stamps updated_at/created_at of bookkeeping rows; journaled times come from
-  // the engine's Clock.
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-template <typename T>
-std::function<void(Status)> Deliver(std::shared_ptr<T> out, Callback<T> done) {
-  return [out = std::move(out), done = std::move(done)](Status st) {
-    if (!st) return done(st.error());
-    done(std::move(*out));
-  };
 }
 
 }  // namespace
@@ -162,32 +74,8 @@ void SqliteStore::Admit(AdmitRequest req, Callback<AdmitOutcome> done) {
       (*st)->Reset();
       if (*row) return existing(run.id, "run_id \"" + run.id + "\"");
     }
-    auto ins = c.Prepare(
-        "INSERT INTO runs (id, intent, tenant, caller_user, idempotency_key, correlation_id, "
-        "payload, payload_hash, budget_deadline_ms, budget_max_steps, code_hash, status, "
-        "deadline_at, lease_owner, lease_epoch, lease_expires_at, created_at, updated_at, "
-        "budget_max_tools, budget_max_tokens, budget_max_context, budget_max_cost_usd) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    if (!ins) return ins.error();
-    Stmt& s = **ins;
-    s.Bind(1, run.id).Bind(2, run.intent).Bind(3, run.tenant).Bind(4, run.user);
-    s.Bind(5, run.idempotency_key).Bind(6, run.correlation_id).Bind(7, run.payload_json);
-    s.Bind(8, req.payload_hash).Bind(9, run.budget.deadline_ms).Bind(10, run.budget.max_steps);
-    s.Bind(11, run.code_hash).Bind(12, model::StatusName(run.status)).Bind(13, run.deadline_at_ms);
-    s.Bind(14, run.lease_owner).Bind(15, run.lease_epoch).Bind(16, run.lease_expires_at_ms);
-    s.Bind(17, run.created_at_ms).Bind(18, run.created_at_ms);
-    s.Bind(19, run.budget.max_tools).Bind(20, run.budget.max_tokens);
-    s.Bind(21, run.budget.max_context).BindDouble(22, run.budget.max_cost_usd);
-    if (Status st = s.Exec(); !st) return st;
-    if (!run.idempotency_key.empty()) {
-      auto key = c.Prepare(
-          "INSERT INTO idempotency_keys (tenant, key, run_id, payload_hash, created_at) "
-          "VALUES (?,?,?,?,?)");
-      if (!key) return key.error();
-      (*key)->Bind(1, run.tenant).Bind(2, run.idempotency_key).Bind(3, run.id);
-      (*key)->Bind(4, req.payload_hash).Bind(5, run.created_at_ms);
-      if (Status st = (*key)->Exec(); !st) return st;
-    }
+    auto inserted = InsertRun(c, req, /*or_ignore=*/false);
+    if (!inserted) return inserted.error();
     out->run = run;
     out->run.updated_at_ms = run.created_at_ms;
     out->existing = false;
@@ -205,6 +93,20 @@ void SqliteStore::Append(AppendRequest req, Callback<Ok> done) {
     }
     for (const auto& e : req.entries) {
       if (Status st = InsertEntry(c, e, now); !st) return st;
+    }
+    // Children, intents and approvals may be written again by a run that replays the step
+    // that created them: each is inserted only if its id or key is new.
+    for (const auto& child : req.children) {
+      if (Status st = ValidateChild(req.run_id, child.run); !st) return st;
+      AdmitRequest row = child;
+      if (row.run.created_at_ms == 0) row.run.created_at_ms = now;
+      if (auto r = InsertRun(c, row, /*or_ignore=*/true); !r) return r.error();
+    }
+    for (const auto& o : req.outbox) {
+      if (auto r = InsertOutbox(c, o, now); !r) return r.error();
+    }
+    for (const auto& a : req.approvals) {
+      if (Status st = InsertApproval(c, a, now); !st) return st;
     }
     if (req.transition) return ApplyTransition(c, req.run_id, *req.transition, req.usage, now);
     if (req.usage) return WriteUsage(c, req.run_id, *req.usage);
@@ -311,21 +213,9 @@ void SqliteStore::DeliverSignal(std::string run_id, std::string name, std::strin
       return Error{Errc::kAlreadyFinished, "run " + run_id + " has already finished (" +
                                                std::string(model::StatusName(run->status)) + ")"};
     }
-    int64_t now = NowMs();
-    auto ins =
-        c.Prepare("INSERT INTO signals (run_id, name, payload, created_at) VALUES (?,?,?,?)");
-    if (!ins) return ins.error();
-    (*ins)->Bind(1, run_id).Bind(2, name).Bind(3, payload).Bind(4, now);
-    if (Status st = (*ins)->Exec(); !st) return st;
-    out->woke = false;
-    if (run->status == RunStatus::kWaiting && run->wait_reason == "signal:" + name) {
-      auto upd = c.Prepare(
-          "UPDATE runs SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'waiting'");
-      if (!upd) return upd.error();
-      (*upd)->Bind(1, now).Bind(2, run_id);
-      if (Status st = (*upd)->Exec(); !st) return st;
-      out->woke = true;
-    }
+    auto woke = RecordSignal(c, *run, name, payload, NowMs());
+    if (!woke) return woke.error();
+    out->woke = *woke;
     return OkStatus();
   };
   Submit(Op{std::move(apply), Deliver(out, std::move(done))});
@@ -344,6 +234,35 @@ void SqliteStore::Finish(std::string run_id, Transition t, Callback<model::RunRe
     final.release_lease = true;
     final.wake_at_ms = 0;
     if (Status st = ApplyTransition(c, run_id, final, std::nullopt, NowMs()); !st) return st;
+    auto updated = LoadRun(c, run_id);
+    if (!updated) return updated.error();
+    *out = std::move(*updated);
+    return OkStatus();
+  };
+  Submit(Op{std::move(apply), Deliver(out, std::move(done))});
+}
+
+void SqliteStore::RequestCancel(std::string run_id, Callback<model::RunRecord> done) {
+  auto out = std::make_shared<model::RunRecord>();
+  auto apply = [run_id = std::move(run_id), out](Conn& c) -> Status {
+    auto run = LoadRun(c, run_id);
+    if (!run) return run.error();
+    if (model::IsTerminal(run->status)) {
+      return Error{Errc::kAlreadyFinished, "run " + run_id + " has already finished (" +
+                                               std::string(model::StatusName(run->status)) + ")"};
+    }
+    // A parked run holds no lease and no executor would look at it before its timer or
+    // signal: queue it so that one picks it up and runs its undo steps. A running or queued
+    // run sees the flag at its next step.
+    auto upd = c.Prepare(
+        "UPDATE runs SET cancel_requested = 1, "
+        "status = CASE WHEN status = 'waiting' THEN 'queued' ELSE status END, "
+        "wait_reason = CASE WHEN status = 'waiting' THEN '' ELSE wait_reason END, "
+        "wake_at = CASE WHEN status = 'waiting' THEN 0 ELSE wake_at END, updated_at = ? "
+        "WHERE id = ?");
+    if (!upd) return upd.error();
+    (*upd)->Bind(1, NowMs()).Bind(2, run_id);
+    if (Status st = (*upd)->Exec(); !st) return st;
     auto updated = LoadRun(c, run_id);
     if (!updated) return updated.error();
     *out = std::move(*updated);
