@@ -31,8 +31,8 @@ test: setup
 	@cmake --build --preset debug -j $(JOBS)
 	@cd build/debug && ctest --output-on-failure -j $(JOBS) --timeout 900
 	@cmake --preset tsan >/dev/null
-	@cmake --build --preset tsan -j $(JOBS) --target store_test engine_test
-	@cd build/tsan && ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(store_test|engine_test)$$'
+	@cmake --build --preset tsan -j $(JOBS) --target store_test engine_test outbox_dispatcher_test
+	@cd build/tsan && ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(store_test|engine_test|outbox_dispatcher_test)$$'
 
 bench: build
 	@cmake --build --preset release -j $(JOBS) --target keel_bench

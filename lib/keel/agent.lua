@@ -47,12 +47,16 @@ local function precheck(call, allowed)
   return nil
 end
 
-local function run_tools(ctx, tool_calls, allowed)
-  local outcomes, pending, index = {}, {}, {}
+-- Tools without side effects run in parallel (ctx.tools); effect tools (effect = true) run one
+-- at a time through ctx.tool, which delivers them through the outbox exactly once.
+local function run_tools(ctx, tool_calls, allowed, effect_tools)
+  local outcomes, pending, index, effects = {}, {}, {}, {}
   for i, call in ipairs(tool_calls) do
     local err = precheck(call, allowed)
     if err then
       outcomes[i] = {error = err}
+    elseif effect_tools[call.name] then
+      effects[#effects + 1] = i
     else
       pending[#pending + 1] = {name = call.name, args = call.arguments or {}}
       index[#pending] = i
@@ -60,6 +64,17 @@ local function run_tools(ctx, tool_calls, allowed)
   end
   if #pending > 0 then
     for j, r in ipairs(ctx.tools(pending)) do outcomes[index[j]] = r end
+  end
+  for _, i in ipairs(effects) do
+    local call = tool_calls[i]
+    local args = call.arguments
+    if type(args) ~= "table" or args["$raw"] ~= nil then
+      local message = "the arguments of tool \"" .. call.name .. "\" are not a JSON object"
+      outcomes[i] = {error = {code = "invalid_arguments", message = message}}
+    else
+      local result, err = ctx.tool(call.name, args, {on_error = "return"})
+      outcomes[i] = err and {error = err} or {result = result}
+    end
   end
   return outcomes
 end
@@ -98,7 +113,7 @@ function M.run(ctx, name, input)
       return {answer = resp.content, model = resp.model, turns = turns,
               usage = ctx.budget().used, stopped = concluding and #calls > 0 and "max_turns" or nil}
     end
-    local outcomes = run_tools(ctx, calls, allowed)
+    local outcomes = run_tools(ctx, calls, allowed, spec.effect_tools or {})
     for i, call in ipairs(calls) do
       local o = outcomes[i]
       local content

@@ -22,7 +22,8 @@ constexpr int64_t kMaxListLimit = 500;
 constexpr size_t kMaxDeciderChars = 200;
 constexpr size_t kMaxReasonChars = 4000;
 
-constexpr std::array<std::string_view, 3> kApprovalStatuses{"pending", "approved", "denied"};
+constexpr std::array<std::string_view, 4> kApprovalStatuses{"pending", "approved", "denied",
+                                                            "withdrawn"};
 constexpr std::array<std::string_view, 3> kOutboxStatuses{"pending", "delivered", "failed"};
 
 void ReplyError(const std::shared_ptr<Call>& call, const ApiError& e) {

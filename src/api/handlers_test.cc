@@ -208,12 +208,22 @@ TEST_F(HandlersTest, ListApprovalsLastPageHasNoNext) {
   EXPECT_EQ(engine_.approval_filter->limit, 50);
 }
 
+TEST_F(HandlersTest, ListApprovalsAcceptsEveryStatus) {
+  for (const char* status : {"pending", "approved", "denied", "withdrawn"}) {
+    client::Response r = Send("GET", std::string("/v1/approvals?status=") + status);
+    ASSERT_EQ(r.status, 200) << status << ": " << r.body;
+    std::lock_guard<std::mutex> lock(engine_.mu);
+    ASSERT_TRUE(engine_.approval_filter);
+    EXPECT_EQ(engine_.approval_filter->status, status);
+  }
+}
+
 TEST_F(HandlersTest, ListApprovalsRejectsBadParameters) {
   client::Response r = Send("GET", "/v1/approvals?status=maybe");
   EXPECT_EQ(r.status, 400);
   auto [code, message] = ErrorOf(r);
   EXPECT_EQ(code, "invalid_argument");
-  EXPECT_EQ(message, "status: unknown status 'maybe'; one of pending approved denied");
+  EXPECT_EQ(message, "status: unknown status 'maybe'; one of pending approved denied withdrawn");
 
   r = Send("GET", "/v1/approvals?limit=0");
   EXPECT_EQ(r.status, 400);

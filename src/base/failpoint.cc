@@ -1,11 +1,11 @@
 #include "base/failpoint.h"
 
+#include <unistd.h>
 #include <csignal>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <string>
-#include <unistd.h>
 
 namespace keel {
 

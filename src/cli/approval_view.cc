@@ -75,7 +75,11 @@ std::string FormatApprovalDetails(const json::object& a, int64_t now_ms) {
                                    std::to_string(IntField(a, "max_escalations")));
   if (Pending(a)) f.emplace_back("deadline", When(IntField(a, "deadline_at_ms"), now_ms));
   f.emplace_back("created", When(IntField(a, "created_at_ms"), now_ms));
-  if (!Pending(a)) {
+  if (StrField(a, "status") == "withdrawn") {
+    // Nobody decided: the run ended first, and the reason says how.
+    f.emplace_back("withdrawn", FormatTimeUtc(IntField(a, "decided_at_ms")) + " by " +
+                                    OrDash(StrField(a, "decided_by")));
+  } else if (!Pending(a)) {
     std::string decided = OrDash(StrField(a, "status")) + " by " +
                           OrDash(StrField(a, "decided_by")) + " at " +
                           FormatTimeUtc(IntField(a, "decided_at_ms"));
@@ -84,9 +88,9 @@ std::string FormatApprovalDetails(const json::object& a, int64_t now_ms) {
       decided += " (timed out)";
     }
     f.emplace_back("decided", decided);
-    if (std::string reason = StrField(a, "reason"); !reason.empty()) {
-      f.emplace_back("reason", SanitizeMultiline(reason));
-    }
+  }
+  if (std::string reason = StrField(a, "reason"); !Pending(a) && !reason.empty()) {
+    f.emplace_back("reason", SanitizeMultiline(reason));
   }
   const json::value* payload = a.if_contains("payload");
   f.emplace_back("payload", payload != nullptr ? PrettyJson(*payload) : "null");

@@ -14,8 +14,9 @@ namespace keel::cli {
 // "<level>/<max>"; APPROVERS "anyone" when the list is empty.
 std::string FormatApprovalTable(const boost::json::array& approvals);
 
-// `keel approvals show`: "key: value" lines, the payload (pretty JSON), then the audit trail
-// as a table TIME EVENT WHO DETAIL.
+// `keel approvals show`: "key: value" lines (the deadline while pending; then who decided and
+// when, or when it was withdrawn because its run ended, and the reason), the payload (pretty
+// JSON), then the audit trail as a table TIME EVENT WHO DETAIL.
 std::string FormatApprovalDetails(const boost::json::object& approval, int64_t now_ms);
 
 // The line after a decision: "approval <id> approved by alice", with

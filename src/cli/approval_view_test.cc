@@ -91,6 +91,34 @@ TEST(ApprovalViewTest, DecidedDetails) {
   EXPECT_NE(FormatApprovalDetails(a, kNow).find("\naudit:\n  (no events)\n"), std::string::npos);
 }
 
+TEST(ApprovalViewTest, WithdrawnDetailsAndTable) {
+  json::object a = J(kPending).get_object();
+  a["status"] = "withdrawn";
+  a["decided_by"] = "keel:run_ended";
+  a["reason"] = "the run ended cancelled";
+  a["decided_at_ms"] = 1699999990000;
+  a["audit"] = J(R"([
+    {"approval_id":"ap-1","at_ms":1699999940000,"event":"created","who":"","detail":{}},
+    {"approval_id":"ap-1","at_ms":1699999990000,"event":"withdrawn","who":"keel:run_ended",
+     "detail":{"run_id":"run-1","run_status":"cancelled"}}])");
+  std::string text = FormatApprovalDetails(a, kNow);
+  EXPECT_NE(text.find("status:      withdrawn\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("withdrawn:   2023-11-14T22:13:10Z by keel:run_ended\n"
+                      "reason:      the run ended cancelled\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("decided:"), std::string::npos) << "nobody decided: " << text;
+  EXPECT_EQ(text.find("deadline:"), std::string::npos) << "no timer runs any more: " << text;
+  EXPECT_NE(text.find("2023-11-14T22:13:10Z  withdrawn  keel:run_ended  "
+                      "{\"run_id\":\"run-1\",\"run_status\":\"cancelled\"}\n"),
+            std::string::npos)
+      << text;
+
+  EXPECT_EQ(FormatApprovalTable(json::array{a}),
+            "ID    RUN    STEP        STATUS     DEADLINE  ESCALATION  APPROVERS\n"
+            "ap-1  run-1  manager_ok  withdrawn  -         0/1         alice, bob\n");
+}
+
 TEST(ApprovalViewTest, DecisionLine) {
   json::object a = J(kPending).get_object();
   a["status"] = "approved";

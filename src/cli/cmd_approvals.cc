@@ -110,9 +110,9 @@ int DecideCommand(const DecideFlags& f, const std::string& decision, const Clien
   if (response->status < 200 || response->status > 299) {
     std::cerr << ServerErrorLine(response->status, response->body) << "\n";
     if (response->status == 409) {
-      // Decisions are final: say where to see the one that stands.
-      std::cerr << "the decision that stands and its audit trail: keel approvals show "
-                << ShellQuote(f.id) << "\n";
+      // Decisions are final, and a withdrawn approval takes none: say where to see why.
+      std::cerr << "where it stands and its audit trail: keel approvals show " << ShellQuote(f.id)
+                << "\n";
     }
     return kExitServer;
   }
@@ -150,8 +150,9 @@ void AddApprovalsCommand(CLI::App& app, ClientOptions* options, Action* action) 
 
   CLI::App* ls = approvals->add_subcommand("ls", "List approvals, newest first");
   auto lf = std::make_shared<ListFlags>();
-  ls->add_option("--status", lf->status, "pending (default), approved, denied or all")
-      ->check(CLI::IsMember({"pending", "approved", "denied", "all"}));
+  ls->add_option("--status", lf->status,
+                 "pending (default), approved, denied, withdrawn (its run ended) or all")
+      ->check(CLI::IsMember({"pending", "approved", "denied", "withdrawn", "all"}));
   ls->add_option("--tenant", lf->tenant, "Only approvals of this tenant");
   ls->add_option("--run", lf->run, "Only approvals of this run");
   ls->add_option("--limit", lf->limit, "Approvals per page (1..500, default 50)")

@@ -38,7 +38,16 @@ struct LocalEngine::ActiveRun {
   int saga_depth = 0;
   bool compensating = false;
   bool cancel_requested = false;  // cancel with compensation was asked for
-  bool has_children = false;      // started child runs: their fate is checked at the end
+  // The end a refused action announced (budget, cancel) while undo steps are registered: the
+  // run ends with it whatever the workflow does after catching the error.
+  struct PendingEnd {
+    model::RunStatus status = model::RunStatus::kFailed;
+    std::string code, message, result_json;
+  };
+  std::optional<PendingEnd> pending_end;
+  // Journal entries per branch lane so far (replayed and new): stable call numbers for the
+  // Idempotency-Key of a branch's tool calls.
+  std::unordered_map<std::string, int64_t> lane_entries;
   int64_t next_seq = 1;
   // Budget use, recomputed by replay from the journal (so it survives a crash exactly).
   int64_t steps_used = 0;

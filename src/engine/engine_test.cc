@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "engine/local_engine.h"
@@ -124,6 +125,51 @@ class EngineTest : public ::testing::Test {
           return {t = t, r = r, u = u, i = ctx.interrupts()}
         end)"},
       {"boom", R"(return function(ctx) error("boom") end)"},
+      // Parallel branches whose steps each take a short (resident) sleep, so that they finish
+      // in an order of their own; a restart in the middle replays them.
+      {"fan", R"(return function(ctx, input)
+          local items = {}
+          for i = 1, (input.n or 20) do items[i] = i end
+          local out = ctx.map(items, function(i)
+            local v = ctx.step("a", function() return i end)
+            ctx.sleep((i % 3) * 5)
+            return ctx.step("b", function() return v * 2 end)
+          end, {concurrency = input.concurrency or 5})
+          local sum = 0
+          for _, v in ipairs(out) do sum = sum + v end
+          return {sum = sum, n = #out}
+        end)"},
+      {"parent", R"(return function(ctx, input)
+          local r = ctx.parallel({
+            function() return ctx.run("steps", {n = 2}) end,
+            function() return ctx.run("steps", {n = 3}) end,
+          })
+          return {a = r[1].acc, b = r[2].acc}
+        end)"},
+      {"catcher", R"(return function(ctx, input)
+          ctx.compensate(function() ctx.step("undo", function() return true end) end, "undo")
+          local ok = pcall(ctx.signal, "go")
+          ctx.step("after", function() return 1 end)
+          return {ok = ok}
+        end)"},
+      {"branch_errors", R"(return function(ctx, input)
+          local ok, err = pcall(ctx.parallel, {
+            function() ctx.sleep(150) error({code = "late", message = "branch 1"}) end,
+            function() ctx.sleep(5) error({code = "early", message = "branch 2"}) end,
+          })
+          ctx.step("saw_" .. err.code, function() return err.code end)
+          ctx.sleep(input.park or 1200)
+          return err.code
+        end)"},
+      {"saga", R"(return function(ctx, input)
+          ctx.step("one", function() return 1 end)
+          ctx.compensate(function() ctx.step("undo_one", function() return true end) end, "undo_one")
+          ctx.step("two", function() return 2 end)
+          ctx.compensate(function() ctx.step("undo_two", function() return true end) end, "undo_two")
+          local d = ctx.approval{step = "ok?", timeout = input.timeout, on_timeout = input.on_timeout}
+          if not d.approved then error({code = "rejected", message = "not approved"}) end
+          return d
+        end)"},
       {"spin", R"(return function(ctx) while true do end end)"},
   };
 };
@@ -270,7 +316,8 @@ TEST_F(EngineTest, CancelStopsAParkedRun) {
   auto sub = Submit("waiter");
   ASSERT_TRUE(WaitStatus(sub->run.id, RunStatus::kWaiting));
   std::promise<Result<model::RunRecord>> p;
-  engine_->Cancel(sub->run.id, false, [&](Result<model::RunRecord> r) { p.set_value(std::move(r)); });
+  engine_->Cancel(sub->run.id, false,
+                  [&](Result<model::RunRecord> r) { p.set_value(std::move(r)); });
   auto r = p.get_future().get();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, RunStatus::kCancelled);
@@ -286,7 +333,8 @@ TEST_F(EngineTest, CancelStopsASleepingResidentRun) {
   }
   ASSERT_EQ(engine_->ReadJournal(sub->run.id, 0, 10)->size(), 2u);  // a, sleep: now sleeping
   std::promise<Result<model::RunRecord>> p;
-  engine_->Cancel(sub->run.id, false, [&](Result<model::RunRecord> r) { p.set_value(std::move(r)); });
+  engine_->Cancel(sub->run.id, false,
+                  [&](Result<model::RunRecord> r) { p.set_value(std::move(r)); });
   ASSERT_TRUE(p.get_future().get().ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // past the sleep's end
   auto run = engine_->GetRun(sub->run.id);
@@ -336,6 +384,101 @@ TEST_F(EngineTest, JournalMismatchIsANonDeterminismError) {
   EXPECT_EQ(run.error_code, "non_determinism");
   EXPECT_NE(run.error_message.find("step \"s1\""), std::string::npos) << run.error_message;
   EXPECT_NE(run.error_message.find("step \"other\""), std::string::npos);
+}
+
+TEST_F(EngineTest, ParallelBranchesJournalEachBranchAndReplayAfterARestart) {
+  auto sub = Submit("fan", R"({"n":40,"concurrency":8})");
+  ASSERT_TRUE(sub.ok());
+  std::string id = sub->run.id;
+  // Stop while branches are in flight, then let a new engine replay what was journaled.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  StopEngine();
+  StartEngine();
+  auto run = AwaitEnd(id);
+  ASSERT_EQ(run.status, RunStatus::kSucceeded) << run.error_message;
+  EXPECT_NE(run.result_json.find(R"("sum":1640)"), std::string::npos) << run.result_json;
+  EXPECT_NE(run.result_json.find(R"("n":40)"), std::string::npos) << run.result_json;
+  auto j = engine_->ReadJournal(id, 0, 1000);
+  ASSERT_TRUE(j.ok());
+  std::map<std::string, std::vector<std::string>> by_branch;
+  for (const auto& e : *j) by_branch[e.branch].push_back(e.name);
+  EXPECT_EQ(by_branch[""], (std::vector<std::string>{"map"}));
+  EXPECT_EQ(by_branch.size(), 41u);
+  for (int i = 1; i <= 40; ++i) {
+    // Each branch did its work once, in its own order, whatever the interleaving.
+    EXPECT_EQ(by_branch["1." + std::to_string(i)], (std::vector<std::string>{"a", "sleep", "b"}))
+        << i;
+  }
+}
+
+TEST_F(EngineTest, ChildRunsInBranchesReturnTheirResults) {
+  auto sub = Submit("parent");
+  ASSERT_TRUE(sub.ok());
+  auto run = AwaitEnd(sub->run.id);
+  ASSERT_EQ(run.status, RunStatus::kSucceeded) << run.error_message;
+  EXPECT_EQ(run.result_json, R"({"a":3,"b":6})");
+  EXPECT_EQ(run.steps_used, 5);  // the children's steps count for the parent
+  auto children = store_->ListChildren(sub->run.id);
+  ASSERT_TRUE(children.ok());
+  ASSERT_EQ(children->size(), 2u);
+  for (const auto& c : *children) EXPECT_EQ(c.status, RunStatus::kSucceeded);
+}
+
+TEST_F(EngineTest, ADeniedApprovalCompensatesInReverseOrder) {
+  auto sub = Submit("saga", R"({"timeout":"50ms","on_timeout":"deny"})");
+  ASSERT_TRUE(sub.ok());
+  auto run = AwaitEnd(sub->run.id);
+  EXPECT_EQ(run.status, RunStatus::kCompensated) << run.error_message;
+  EXPECT_EQ(run.error_code, "rejected");
+  EXPECT_EQ(
+      run.result_json,
+      R"({"compensated":["undo_two","undo_one"],"error":{"code":"rejected","message":"not approved"}})");
+}
+
+TEST_F(EngineTest, ApprovalDecidedByAPersonWakesTheParkedRun) {
+  auto sub = Submit("saga");
+  ASSERT_TRUE(sub.ok());
+  ASSERT_TRUE(WaitStatus(sub->run.id, RunStatus::kWaiting));
+  store::ApprovalFilter f;
+  f.run_id = sub->run.id;
+  auto list = engine_->ListApprovals(f);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  std::promise<Result<store::ApprovalOutcome>> p;
+  engine_->DecideApproval({.approval_id = (*list)[0].id, .decision = "approved", .who = "ana"},
+                          [&](Result<store::ApprovalOutcome> r) { p.set_value(std::move(r)); });
+  auto decided = p.get_future().get();
+  ASSERT_TRUE(decided.ok()) << decided.error().message;
+  auto run = AwaitEnd(sub->run.id);
+  EXPECT_EQ(run.status, RunStatus::kSucceeded) << run.error_message;
+  EXPECT_NE(run.result_json.find(R"("by":"ana")"), std::string::npos) << run.result_json;
+}
+
+TEST_F(EngineTest, CatchingACompensatingCancelDoesNotSaveTheRun) {
+  auto sub = Submit("catcher");
+  ASSERT_TRUE(sub.ok());
+  ASSERT_TRUE(WaitStatus(sub->run.id, RunStatus::kWaiting));
+  std::promise<Result<model::RunRecord>> p;
+  engine_->Cancel(sub->run.id, true, [&](Result<model::RunRecord> r) { p.set_value(r); });
+  ASSERT_TRUE(p.get_future().get().ok());
+  auto run = AwaitEnd(sub->run.id);
+  EXPECT_EQ(run.status, RunStatus::kCompensated) << run.result_json;
+  EXPECT_EQ(run.error_code, "cancelled");
+  auto j = engine_->ReadJournal(sub->run.id, 0, 100);
+  std::vector<std::string> names;
+  for (const auto& e : *j)
+    names.push_back(std::string(model::EntryKindName(e.kind)) + ":" + e.name);
+  // The caught refusal, the refused step after it, then the undo step.
+  EXPECT_EQ(names, (std::vector<std::string>{"error:cancelled", "error:cancelled", "step:undo"}));
+}
+
+TEST_F(EngineTest, TheErrorOfTheFirstFailedBranchIsRaisedWhateverFinishedFirst) {
+  auto sub = Submit("branch_errors");
+  ASSERT_TRUE(sub.ok());
+  // It parks after the parallel call (1.2 s sleep) and replays on wake-up: same answer.
+  auto run = AwaitEnd(sub->run.id);
+  ASSERT_EQ(run.status, RunStatus::kSucceeded) << run.error_message;
+  EXPECT_EQ(run.result_json, R"("late")");
 }
 
 TEST_F(EngineTest, DrainRefusesNewRuns) {

@@ -15,13 +15,13 @@
 namespace keel::engine {
 
 namespace json = boost::json;
-using lua::VmEvent;
-using model::EntryKind;
-using model::RunStatus;
 using detail::DurationOption;
 using detail::EarliestDeadline;
 using detail::ErrorJson;
 using detail::ToolMeta;
+using lua::VmEvent;
+using model::EntryKind;
+using model::RunStatus;
 
 namespace {
 
@@ -121,7 +121,9 @@ std::shared_ptr<gateway::CancelToken> LocalEngine::NewCallToken(const std::strin
     std::lock_guard lock(flags_mu_);
     auto it = flags_.find(run_id);
     if (it != flags_.end()) {
-      it->second.call = token;
+      auto& calls = it->second.calls;
+      std::erase_if(calls, [](const auto& w) { return w.expired(); });
+      calls.push_back(token);
       stopped = it->second.vm->load();
     }
   }
@@ -176,13 +178,15 @@ void LocalEngine::ExhaustBudget(ActiveRun& run, const std::string& message) {
 
 bool LocalEngine::AdmitCall(ActiveRun& run, const std::string& request_hash,
                             const std::string& what) {
-  int seen = ++run.repeats[request_hash];
+  // Per lane: parallel branches asking the same thing (a quorum, a map over equal items) are
+  // not a loop.
+  int seen = ++run.repeats[run.lane + "|" + request_hash];
   if (run.compensating) return true;  // undo steps run whatever the budget says
   if (run.loop_max_repeats > 0 && seen >= run.loop_max_repeats) {
     metrics_->loops.Add();
     EndOrRaise(run, RunStatus::kFailed, "loop_detected",
-            "loop detected: the same " + what + " was requested " + std::to_string(seen) +
-                " times in this run (limit " + std::to_string(run.loop_max_repeats) + ")");
+               "loop detected: the same " + what + " was requested " + std::to_string(seen) +
+                   " times in this run (limit " + std::to_string(run.loop_max_repeats) + ")");
     return false;
   }
   const model::Budget& b = run.rec.budget;
@@ -213,10 +217,7 @@ void LocalEngine::ParkUnavailable(ActiveRun& run, const std::string& reason, int
   t.wake_at_ms = at;
   t.release_lease = true;
   std::string id = run.rec.id;
-  AppendThen(run, {}, t, [this, id, at](ActiveRun&) {
-    Evict(id);
-    ScheduleWake(id, at);
-  });
+  AppendThen(run, {}, t, [this, at](ActiveRun& r) { Park(r, at); });
 }
 
 // --- ctx.llm ---
@@ -334,7 +335,8 @@ std::optional<VmEvent> LocalEngine::LiveLlm(ActiveRun& run, const lua::Action& a
       ActiveRun* run = Find(id, activation);
       if (!run || run->finishing) return;
       run->lane = lane;
-      if (r.error_code == "deadline_exceeded" && detail::StepTimedOut(clock_.WallMs(), run->rec.deadline_at_ms, call_deadline)) {
+      if (r.error_code == "deadline_exceeded" &&
+          detail::StepTimedOut(clock_.WallMs(), run->rec.deadline_at_ms, call_deadline)) {
         r.error_code = "step_timeout";
         r.message = "the call's timeout passed: " + r.message;
       }
@@ -467,7 +469,9 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
   if (!call_timeout) return lua_error(call_timeout.error().message);
   if (traits[0].effect) {
     const ToolCallSpec& c = (*calls)[0];
-    EffectCall call{c.name, c.args_json, c.hash, on_error, traits[0].compensate_with, ""};
+    int64_t timeout_at = *call_timeout > 0 ? clock_.WallMs() + *call_timeout : 0;
+    EffectCall call{c.name, c.args_json, c.hash, on_error, traits[0].compensate_with,
+                    "",     timeout_at};
     return LiveEffect(run, std::move(call), traits[0].outbox_max_attempts);
   }
 
@@ -497,7 +501,8 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
     int64_t retry_at = 0;
     std::string unavailable;
     for (auto& r : batch->results) {
-      if (r.error_code == "deadline_exceeded" && detail::StepTimedOut(clock_.WallMs(), run->rec.deadline_at_ms, call_deadline)) {
+      if (r.error_code == "deadline_exceeded" &&
+          detail::StepTimedOut(clock_.WallMs(), run->rec.deadline_at_ms, call_deadline)) {
         r.error_code = "step_timeout";
         r.message = "the call's timeout passed: " + r.message;
       }
@@ -588,6 +593,13 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
     req.tenant = run.rec.tenant;
     req.intent = run.rec.intent;
     req.seq = run.next_seq + static_cast<int64_t>(i);
+    if (!run.lane.empty()) {
+      // In a branch the seq is taken when the result is journaled, in whatever order branches
+      // finish: the key counts the branch's own entries instead, which replay reproduces.
+      req.idempotency_key =
+          id + ":" + run.lane + ":" +
+          std::to_string(run.lane_entries[run.lane] + 1 + static_cast<int64_t>(i));
+    }
     req.name = batch->calls[i].name;
     req.args_json = batch->calls[i].args_json;
     req.traceparent = TraceParent(id, req.seq);
@@ -620,11 +632,13 @@ std::optional<VmEvent> LocalEngine::LiveConfig(ActiveRun& run, const lua::Action
   if (it == options_.agents.end()) {
     std::string known;
     for (const auto& [n, _] : options_.agents) known += (known.empty() ? "" : ", ") + n;
-    return Reply(run, false, {JsonString("unknown agent \"" + name + "\" (known: " +
-                                             (known.empty() ? "none" : known) + ")")});
+    return Reply(run, false,
+                 {JsonString("unknown agent \"" + name +
+                             "\" (known: " + (known.empty() ? "none" : known) + ")")});
   }
   json::object spec = model::AgentSpecToJson(it->second);
   json::array tools;
+  json::object effect_tools;
   for (const auto& t : it->second.tools) {
     if (!options_.gateway) break;
     auto d = options_.gateway->DescribeTool(t);
@@ -632,8 +646,13 @@ std::optional<VmEvent> LocalEngine::LiveConfig(ActiveRun& run, const lua::Action
       return Reply(run, false, {JsonString("agent \"" + name + "\": " + d.error().message)});
     }
     tools.push_back(std::move(*d));
+    // The loop calls these one at a time with ctx.tool: they go through the outbox.
+    if (auto traits = options_.gateway->TraitsOf(t); traits && traits->effect) {
+      effect_tools[t] = true;
+    }
   }
   spec["tools"] = std::move(tools);
+  spec["effect_tools"] = std::move(effect_tools);
   run.loop_max_repeats = it->second.loop_max_repeats;
   std::string value = json::serialize(spec);
   AppendThen(run, {NewEntry(run, EntryKind::kConfig, a.name, "", value)}, std::nullopt,
@@ -655,7 +674,7 @@ std::optional<VmEvent> LocalEngine::ReplayCall(ActiveRun& run, const lua::Action
   if (a.op == "llm") {
     if (!MatchJournal(run, EntryKind::kLlm, a.name)) return std::nullopt;
     model::JournalEntry e = ConsumeEntry(run);
-    run.repeats[e.request_hash]++;
+    run.repeats[run.lane + "|" + e.request_hash]++;
     run.steps_used++;
     json::value v = model::StoredJson(e.result_json);
     json::object* o = v.is_object() ? &v.as_object() : nullptr;
@@ -686,8 +705,7 @@ std::optional<VmEvent> LocalEngine::ReplayCall(ActiveRun& run, const lua::Action
   // tool / tools: a batch was journaled as consecutive entries in one commit.
   std::string on_error;
   auto calls = ParseToolCalls(a, &on_error);
-  if (!calls)
-    return Reply(run, false, {JsonString("ctx." + a.op + ": " + calls.error().message)});
+  if (!calls) return Reply(run, false, {JsonString("ctx." + a.op + ": " + calls.error().message)});
   json::array outcomes;
   for (const auto& c : *calls) {
     if (!run.replaying()) {
@@ -699,7 +717,7 @@ std::optional<VmEvent> LocalEngine::ReplayCall(ActiveRun& run, const lua::Action
     }
     if (!MatchJournal(run, EntryKind::kTool, c.name)) return std::nullopt;
     model::JournalEntry e = ConsumeEntry(run);
-    run.repeats[e.request_hash]++;
+    run.repeats[run.lane + "|" + e.request_hash]++;
     run.tools_used++;
     run.steps_used++;
     ToolOutcome t = ParseToolResult(e.result_json);
@@ -714,11 +732,10 @@ std::optional<VmEvent> LocalEngine::ReplayCall(ActiveRun& run, const lua::Action
   if (a.op == "tools") return Reply(run, true, {json::serialize(outcomes)});
   const json::object& o = outcomes[0].as_object();
   if (auto* r = o.if_contains("result")) {
-    auto traits = options_.gateway ? options_.gateway->TraitsOf(a.name)
-                                   : Result<gateway::Gateway::ToolTraits>(
-                                         Error{Errc::kNotFound, "no gateway"});
-    return Reply(run, true,
-                 {json::serialize(*r), ToolMeta(traits ? traits->compensate_with : "")});
+    auto traits = options_.gateway
+                      ? options_.gateway->TraitsOf(a.name)
+                      : Result<gateway::Gateway::ToolTraits>(Error{Errc::kNotFound, "no gateway"});
+    return Reply(run, true, {json::serialize(*r), ToolMeta(traits ? traits->compensate_with : "")});
   }
   const json::object& err = o.at("error").as_object();
   if (on_error != "return") {

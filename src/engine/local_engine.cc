@@ -159,19 +159,27 @@ void LocalEngine::Cancel(const std::string& run_id, bool compensate,
   if (compensate) {
     // The run itself ends, after its undo steps: a resident run hears at its next action, a
     // parked one is woken for it.
-    store_.RequestCancel(run_id, [this, run_id, done = std::move(done)](
-                                     Result<model::RunRecord> r) {
-      if (!r) return done(r.error());
-      executors_.PostFor(run_id, [this, run_id] {
-        auto& shard = shards_[executors_.ThreadFor(run_id)];
-        if (auto it = shard.find(run_id); it != shard.end()) {
-          it->second->cancel_requested = true;
-        } else {
-          WakeOnExecutor(run_id);
-        }
-      });
-      done(std::move(*r));
-    });
+    store_.RequestCancel(run_id,
+                         [this, run_id, done = std::move(done)](Result<model::RunRecord> r) {
+                           if (!r) return done(r.error());
+                           executors_.PostFor(run_id, [this, run_id] {
+                             auto& shard = shards_[executors_.ThreadFor(run_id)];
+                             if (auto it = shard.find(run_id); it != shard.end()) {
+                               it->second->cancel_requested = true;
+                             } else {
+                               WakeOnExecutor(run_id);
+                             }
+                           });
+                           // Children first undo their own work, so that a parent waiting
+                           // for one of them gets to its undo steps too.
+                           if (auto children = store_.ListChildren(run_id); children) {
+                             for (const auto& c : *children) {
+                               if (!model::IsTerminal(c.status))
+                                 Cancel(c.id, true, [](Result<model::RunRecord>) {});
+                             }
+                           }
+                           done(std::move(*r));
+                         });
     return;
   }
   store::Transition t;
@@ -235,17 +243,17 @@ void LocalEngine::DecideApproval(store::ApprovalDecision d,
                                  store::Callback<store::ApprovalOutcome> done) {
   d.now_ms = clock_.WallMs();
   d.timed_out = false;
-  store_.DecideApproval(std::move(d), [this, done = std::move(done)](
-                                          Result<store::ApprovalOutcome> r) {
-    if (r && !r->existing) {
-      obs::Info("approval_decided", {{"approval_id", r->approval.id},
-                                     {"run_id", r->approval.run_id},
-                                     {"decision", r->approval.status},
-                                     {"by", r->approval.decided_by}});
-    }
-    if (r && r->woke) Wake(r->approval.run_id);
-    done(std::move(r));
-  });
+  store_.DecideApproval(std::move(d),
+                        [this, done = std::move(done)](Result<store::ApprovalOutcome> r) {
+                          if (r && !r->existing) {
+                            obs::Info("approval_decided", {{"approval_id", r->approval.id},
+                                                           {"run_id", r->approval.run_id},
+                                                           {"decision", r->approval.status},
+                                                           {"by", r->approval.decided_by}});
+                          }
+                          if (r && r->woke) Wake(r->approval.run_id);
+                          done(std::move(r));
+                        });
 }
 
 Result<model::Approval> LocalEngine::GetApproval(const std::string& id) {

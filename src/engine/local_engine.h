@@ -133,6 +133,9 @@ class LocalEngine final : public Engine {
   std::optional<lua::VmEvent> SleepUntil(ActiveRun& run, int64_t wake_at,
                                          std::vector<model::JournalEntry> entries);
   std::optional<lua::VmEvent> ResumeSignal(ActiveRun& run, const std::string& result_json);
+  // The run now waits parked (its lease released): drop its Lua state and wake it at `at_ms`
+  // (0: only a signal wakes it), or at once if a cancel with compensation arrived meanwhile.
+  void Park(ActiveRun& run, int64_t at_ms);
   // A cancel with compensation reached the run: raise it into Lua when undo steps are
   // registered, otherwise end the run cancelled.
   std::optional<lua::VmEvent> StopForCancel(ActiveRun& run);
@@ -165,7 +168,7 @@ class LocalEngine final : public Engine {
   // tool it needs is unavailable; it resumes by replaying to the same call.
   void ParkUnavailable(ActiveRun& run, const std::string& reason, int64_t retry_at_ms,
                        const std::string& message);
-  // Registers (replacing) the cancel token of the run's in-flight gateway call.
+  // A cancel token for a gateway call of the run, cancelled with the run.
   std::shared_ptr<gateway::CancelToken> NewCallToken(const std::string& run_id);
   store::UsageUpdate UsageOf(const ActiveRun& run) const;
   ActiveRun* Find(const std::string& run_id, uint64_t activation);
@@ -178,11 +181,12 @@ class LocalEngine final : public Engine {
   std::optional<lua::VmEvent> Reply(ActiveRun& run, bool ok, std::vector<std::string> values);
   // The same from an asynchronous continuation (a commit, a gateway call): drives the run on.
   void Continue(ActiveRun& run, bool ok, std::vector<std::string> values);
-  // Fails the current action with a ctx error a moment later (from the executor queue), for
-  // handlers that cannot answer where they stand (budget and loop checks inside a saga).
-  void RaiseLater(ActiveRun& run, std::string error_json);
-  // Ends the run, or, when undo steps are registered and not yet running, raises the error
-  // into Lua so that they run first.
+  // Fails the current action with a ctx error that is journaled (an "error" entry), so that
+  // replay raises it at the same place; in replay, takes that entry instead. An error carrying
+  // "run_status" becomes the run's pending end.
+  std::optional<lua::VmEvent> Refuse(ActiveRun& run, std::string error_json);
+  // Ends the run, or, when undo steps are registered and not yet running, refuses the current
+  // action with the error so that they run first (and the run then ends with `status`).
   void EndOrRaise(ActiveRun& run, model::RunStatus status, const std::string& code,
                   const std::string& message, const std::string& result_json = "");
   std::optional<lua::VmEvent> HandleAwait(ActiveRun& run, const lua::Action& a);
@@ -208,6 +212,7 @@ class LocalEngine final : public Engine {
     std::string on_error;
     std::string compensate_with;
     std::string key;
+    int64_t timeout_at = 0;  // wall ms after which the workflow stops waiting; 0: none
   };
   std::optional<lua::VmEvent> LiveEffect(ActiveRun& run, EffectCall call, int max_attempts);
   std::optional<lua::VmEvent> ReplayEffect(ActiveRun& run, const lua::Action& a);
@@ -249,7 +254,8 @@ class LocalEngine final : public Engine {
   // by run id, for threads other than the run's executor (cancel, deadline).
   struct RunHandles {
     std::shared_ptr<std::atomic<bool>> vm;
-    std::shared_ptr<gateway::CancelToken> call;
+    // Tokens of the run's gateway calls (several when parallel branches call at once).
+    std::vector<std::weak_ptr<gateway::CancelToken>> calls;
   };
   std::mutex flags_mu_;
   std::unordered_map<std::string, RunHandles> flags_;

@@ -12,10 +12,10 @@
 namespace keel::engine {
 
 namespace json = boost::json;
+using detail::ErrorJson;
 using lua::VmEvent;
 using model::EntryKind;
 using model::RunStatus;
-using detail::ErrorJson;
 
 namespace {
 
@@ -63,16 +63,17 @@ int64_t WakeField(const std::string& result_json) {
 }  // namespace
 
 void LocalEngine::InterruptVm(const std::string& run_id) {
-  std::shared_ptr<gateway::CancelToken> call;
+  std::vector<std::shared_ptr<gateway::CancelToken>> calls;
   {
     std::lock_guard lock(flags_mu_);
     auto it = flags_.find(run_id);
     if (it == flags_.end()) return;
     it->second.vm->store(true);
-    call = it->second.call;
+    for (const auto& w : it->second.calls)
+      if (auto c = w.lock()) calls.push_back(std::move(c));
   }
   // Outside the lock: cancelling runs the HTTP client's listener.
-  if (call) call->Cancel();
+  for (const auto& c : calls) c->Cancel();
 }
 
 LocalEngine::ActiveRun* LocalEngine::Find(const std::string& run_id, uint64_t activation) {
@@ -101,12 +102,14 @@ void LocalEngine::Activate(model::RunRecord rec, bool fresh) {
     resident_++;
     metrics_->resident_runs.Set(resident_);
   }
+  // A cancel with compensation may have reached the placeholder while the lease was taken.
+  bool cancel_requested = rec.cancel_requested || (slot && slot->cancel_requested);
   slot = std::make_unique<ActiveRun>();
   ActiveRun& run = *slot;
   run.activation = next_activation_++;
   run.resumed_wait_reason = rec.wait_reason;
   run.resumed_wake_at = rec.wake_at_ms;
-  run.cancel_requested = rec.cancel_requested;
+  run.cancel_requested = cancel_requested;
   run.rec = std::move(rec);
   run.rec.status = RunStatus::kRunning;
   run.loop_max_repeats = options_.loop_max_repeats;
@@ -152,7 +155,7 @@ void LocalEngine::Activate(model::RunRecord rec, bool fresh) {
   run.vm = std::move(*vm);
   {
     std::lock_guard lock(flags_mu_);
-    flags_[run.rec.id] = RunHandles{run.vm->interrupt_handle(), nullptr};
+    flags_[run.rec.id] = RunHandles{run.vm->interrupt_handle(), {}};
   }
   if (run.rec.deadline_at_ms > 0) {
     std::string id = run.rec.id;
@@ -186,6 +189,12 @@ void LocalEngine::Drive(ActiveRun& run, VmEvent ev) {
         store::Transition t;
         t.status = RunStatus::kSucceeded;
         t.result_json = std::move(ev.result_json);
+        if (run.pending_end) {  // a refusal that ends the run was caught and ignored
+          t.status = run.pending_end->status;
+          t.error_code = run.pending_end->code;
+          t.error_message = run.pending_end->message;
+          t.result_json = run.pending_end->result_json;
+        }
         Finish(run, std::move(t));
         return;
       }
@@ -213,8 +222,20 @@ std::optional<VmEvent> LocalEngine::HandleAction(ActiveRun& run, const lua::Acti
   if (a.op == "saga") return HandleSaga(run, a);
   if (a.op == "fail") return HandleFail(run, a);
   if (a.op == "await") return HandleAwait(run, a);
-  // A cancel with compensation: the next live action fails, so that the undo steps run.
-  if (run.cancel_requested && !run.compensating && !run.replaying()) return StopForCancel(run);
+  if (run.replaying()) {
+    // An action refused at this point before (budget, cancel): refused again.
+    if (PeekEntry(run).kind == EntryKind::kError) return Refuse(run, "");
+  } else if (!run.compensating) {
+    // A cancel with compensation: the next live action fails, so that the undo steps run.
+    if (run.cancel_requested) return StopForCancel(run);
+    // The workflow caught a refusal that ends the run: every further action is refused too.
+    if (run.pending_end) {
+      const ActiveRun::PendingEnd& p = *run.pending_end;
+      json::object extra{{"run_status", model::StatusName(p.status)}};
+      if (!p.result_json.empty()) extra["result"] = model::StoredJson(p.result_json);
+      return Refuse(run, ErrorJson(p.code, p.message, std::move(extra)));
+    }
+  }
   auto kind = KindForOp(a.op);
   if (!kind) return Reply(run, false, {JsonString("unknown ctx operation " + a.op)});
   if (run.replaying()) {
@@ -251,6 +272,7 @@ bool LocalEngine::MatchJournal(ActiveRun& run, EntryKind want, const std::string
 model::JournalEntry LocalEngine::ConsumeEntry(ActiveRun& run) {
   metrics_->replayed_entries.Add();
   if (!run.lane.empty()) {
+    run.lane_entries[run.lane]++;
     auto it = run.branch_journal.find(run.lane);
     model::JournalEntry e = std::move(it->second.front());
     it->second.pop_front();
@@ -303,6 +325,7 @@ model::JournalEntry LocalEngine::NewEntry(ActiveRun& run, EntryKind kind, const 
   e.result_json = std::move(result_json);
   e.created_at_ms = clock_.WallMs();
   e.branch = run.lane;
+  if (!run.lane.empty()) run.lane_entries[run.lane]++;
   return e;
 }
 
@@ -316,7 +339,8 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
     };
   };
   if (a.op == "step") {
-    if (run.rec.budget.max_steps > 0 && run.steps_used >= run.rec.budget.max_steps) {
+    if (!run.compensating && run.rec.budget.max_steps > 0 &&
+        run.steps_used >= run.rec.budget.max_steps) {
       ExhaustBudget(run, "max_steps (" + std::to_string(run.rec.budget.max_steps) +
                              ") reached before step \"" + a.name + "\"");
       return std::nullopt;
@@ -381,8 +405,7 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
   }
   // signal
   auto timeout = DurationArg(a.arg_json);
-  if (!timeout)
-    return Reply(run, false, {JsonString("ctx.signal: " + timeout.error().message)});
+  if (!timeout) return Reply(run, false, {JsonString("ctx.signal: " + timeout.error().message)});
   int64_t timeout_at = 0;
   if (run.resumed_wait_reason == "signal:" + a.name && run.resumed_wake_at > 0) {
     timeout_at = run.resumed_wake_at;  // woken before the timeout: keep the original one
@@ -390,10 +413,9 @@ std::optional<VmEvent> LocalEngine::Live(ActiveRun& run, const lua::Action& a) {
     timeout_at = now + *timeout;
   }
   run.resumed_wait_reason.clear();
-  return AwaitSignal(run, a.name, timeout_at,
-                     [this](ActiveRun& r, const std::string& result_json) {
-                       return ResumeSignal(r, result_json);
-                     });
+  return AwaitSignal(run, a.name, timeout_at, [this](ActiveRun& r, const std::string& result_json) {
+    return ResumeSignal(r, result_json);
+  });
 }
 
 std::optional<VmEvent> LocalEngine::AwaitSignal(ActiveRun& run, const std::string& name,
@@ -414,16 +436,14 @@ std::optional<VmEvent> LocalEngine::AwaitSignal(ActiveRun& run, const std::strin
   int64_t deadline = run.rec.deadline_at_ms;
   store_.WaitForSignal(std::move(req), [this, id, activation, timeout_at, deadline,
                                         resume](Result<store::SignalWaitOutcome> r) {
-    executors_.PostFor(id, [this, id, activation, timeout_at, deadline, resume,
-                            r = std::move(r)] {
+    executors_.PostFor(id, [this, id, activation, timeout_at, deadline, resume, r = std::move(r)] {
       if (!r) return OnWriteError(id, activation, r.error());
       ActiveRun* run = Find(id, activation);
       if (!run || run->finishing) return;
       if (r->parked) {
-        Evict(id);
         int64_t at = timeout_at;
         if (deadline > 0 && (at == 0 || deadline < at)) at = deadline;
-        if (at > 0) ScheduleWake(id, at);
+        Park(*run, at);
         return;
       }
       run->next_seq++;
@@ -445,13 +465,24 @@ std::optional<VmEvent> LocalEngine::ResumeSignal(ActiveRun& run, const std::stri
   return Reply(run, true, {"null", "\"timeout\""});
 }
 
+void LocalEngine::Park(ActiveRun& run, int64_t at_ms) {
+  std::string id = run.rec.id;
+  bool cancel = run.cancel_requested && !run.compensating;
+  Evict(id);
+  if (cancel) {
+    Wake(id);  // the cancel arrived while the park was being written: act on it now
+  } else if (at_ms > 0) {
+    ScheduleWake(id, at_ms);
+  }
+}
+
 std::optional<VmEvent> LocalEngine::StopForCancel(ActiveRun& run) {
   if (run.saga_depth == 0) {
     FailRun(run, RunStatus::kCancelled, "cancelled", "cancelled by request");
     return std::nullopt;
   }
-  return Reply(run, false, {ErrorJson("cancelled", "cancelled by request (compensating)",
-                                      {{"status", "cancelled"}})});
+  return Refuse(run, ErrorJson("cancelled", "cancelled by request (compensating)",
+                               {{"run_status", "cancelled"}}));
 }
 
 std::optional<VmEvent> LocalEngine::SleepUntil(ActiveRun& run, int64_t wake_at,
@@ -490,10 +521,7 @@ std::optional<VmEvent> LocalEngine::SleepUntil(ActiveRun& run, int64_t wake_at,
   t.wait_reason = "timer";
   t.wake_at_ms = wake_at;
   t.release_lease = true;
-  AppendThen(run, std::move(entries), t, [this, id, at](ActiveRun&) {
-    Evict(id);
-    ScheduleWake(id, at);
-  });
+  AppendThen(run, std::move(entries), t, [this, at](ActiveRun& r) { Park(r, at); });
   return std::nullopt;
 }
 
@@ -578,11 +606,11 @@ void LocalEngine::Finish(ActiveRun& run, store::Transition t,
   req.usage = UsageOf(run);
   std::string id = run.rec.id;
   uint64_t activation = run.activation;
-  bool has_children = run.has_children;
-  store_.Append(std::move(req), [this, id, activation, has_children,
+  store_.Append(std::move(req), [this, id, activation,
                                  final_rec = std::move(final_rec)](Result<Ok> r) {
     if (r) Terminal(final_rec);
-    if (r && has_children) StopDescendants(id);
+    // Its descendants were cancelled in the same commit (even those it never replayed to).
+    if (r) StopDescendants(id);
     executors_.PostFor(id, [this, id, activation, ok = r.ok(), err = r.ok() ? Error{} : r.error()] {
       if (!ok) return OnWriteError(id, activation, err);
       if (Find(id, activation)) Evict(id);

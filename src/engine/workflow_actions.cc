@@ -6,7 +6,6 @@
 #include <boost/json.hpp>
 
 #include "base/failpoint.h"
-#include "base/hash.h"
 #include "engine/action_util.h"
 #include "engine/active_run.h"
 #include "observability/log.h"
@@ -51,15 +50,6 @@ json::object ObjectOf(const std::string& text) {
   return v.is_object() ? std::move(v.as_object()) : json::object{};
 }
 
-// An id for a row created by journal entry `seq` of a run: the same on every replay, so a
-// re-executed creation finds the row it made before. Shaped like a UUID.
-std::string DerivedId(const std::string& run_id, int64_t seq, std::string_view what) {
-  std::string h = Hex64(Fnv1a64(run_id + ":" + std::to_string(seq) + ":" + std::string(what))) +
-                  Hex64(Fnv1a64(std::string(what) + "#" + run_id + ":" + std::to_string(seq)));
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
-         "-" + h.substr(20, 12);
-}
-
 // What is left of `limit` after `used`; 0 means no limit. At least 1 so that a child can say
 // "nothing left" itself instead of running unlimited.
 int64_t Remaining(int64_t limit, int64_t used) {
@@ -86,8 +76,8 @@ std::string CompletionsJson(std::vector<BranchCompletion>& done) {
   for (size_t i = 0; i < done.size(); ++i) {
     const auto& c = done[i];
     if (i) out += ",";
-    out += "{\"tag\":" + json::serialize(json::value(c.tag)) +
-           ",\"ok\":" + (c.ok ? "true" : "false");
+    out +=
+        "{\"tag\":" + json::serialize(json::value(c.tag)) + ",\"ok\":" + (c.ok ? "true" : "false");
     if (!c.values.empty()) out += ",\"a\":" + c.values[0];
     if (c.values.size() > 1) out += ",\"b\":" + c.values[1];
     out += "}";
@@ -98,7 +88,6 @@ std::string CompletionsJson(std::vector<BranchCompletion>& done) {
 }
 
 }  // namespace
-
 
 std::optional<VmEvent> LocalEngine::Reply(ActiveRun& run, bool ok,
                                           std::vector<std::string> values) {
@@ -119,24 +108,30 @@ void LocalEngine::Continue(ActiveRun& run, bool ok, std::vector<std::string> val
   Drive(run, run.vm->Resume(true, {CompletionsJson(run.completions)}));
 }
 
-void LocalEngine::RaiseLater(ActiveRun& run, std::string error_json) {
-  std::string id = run.rec.id;
-  uint64_t activation = run.activation;
-  std::string lane = run.lane;
-  executors_.PostFor(id, [this, id, activation, lane, error_json = std::move(error_json)] {
-    ActiveRun* r = Find(id, activation);
-    if (!r || r->finishing) return;
-    r->lane = lane;
-    Continue(*r, false, {error_json});
-  });
+std::optional<VmEvent> LocalEngine::Refuse(ActiveRun& run, std::string error_json) {
+  bool replayed = run.replaying() && PeekEntry(run).kind == EntryKind::kError;
+  if (replayed) error_json = ConsumeEntry(run).result_json;
+  json::object err = ObjectOf(error_json);
+  if (auto status = model::ParseStatus(Str(err, "run_status"))) {
+    const json::value* result = err.if_contains("result");
+    run.pending_end = ActiveRun::PendingEnd{*status, Str(err, "code"), Str(err, "message"),
+                                            result ? json::serialize(*result) : ""};
+  }
+  if (replayed) return Reply(run, false, {error_json});
+  model::JournalEntry e = NewEntry(run, EntryKind::kError, Str(err, "code"), "", error_json);
+  AppendThen(run, {std::move(e)}, std::nullopt,
+             [this, error_json](ActiveRun& r) { Continue(r, false, {error_json}); });
+  return std::nullopt;
 }
 
 void LocalEngine::EndOrRaise(ActiveRun& run, RunStatus status, const std::string& code,
                              const std::string& message, const std::string& result_json) {
   if (run.saga_depth > 0 && !run.compensating) {
-    json::object extra{{"status", model::StatusName(status)}};
+    json::object extra{{"run_status", model::StatusName(status)}};
     if (!result_json.empty()) extra["result"] = model::StoredJson(result_json);
-    RaiseLater(run, ErrorJson(code, message, std::move(extra)));
+    // Reached from live checks only, so the refusal is journaled and answered later.
+    auto ev = Refuse(run, ErrorJson(code, message, std::move(extra)));
+    KEEL_CHECK(!ev);
     return;
   }
   store::Transition t;
@@ -167,8 +162,8 @@ std::optional<VmEvent> LocalEngine::HandleAwait(ActiveRun& run, const lua::Actio
       if (sub.op == "signal" || sub.op == "approval" || sub.op == "interrupts" ||
           sub.op == "await" || sub.op == "fail") {
         Reply(run, false,
-              {json::serialize(json::value("ctx." + sub.op +
-                                           " cannot be used inside a ctx.parallel branch"))});
+              {json::serialize(
+                  json::value("ctx." + sub.op + " cannot be used inside a ctx.parallel branch"))});
       } else {
         auto ev = HandleAction(run, sub);
         KEEL_CHECK(!ev);  // a branch's answer is queued, never resumed directly
@@ -203,6 +198,16 @@ std::optional<VmEvent> LocalEngine::HandleFail(ActiveRun& run, const lua::Action
   t.error_code = a.name.empty() ? "script_error" : a.name;
   t.error_message = Str(o, "message");
   if (auto* r = o.if_contains("result"); r && !r->is_null()) t.result_json = json::serialize(*r);
+  if (run.pending_end) {
+    // The workflow caught the refusal and failed otherwise: the announced end stands.
+    const ActiveRun::PendingEnd& p = *run.pending_end;
+    t.error_code = p.code;
+    t.error_message = p.message;
+    if (t.status == RunStatus::kFailed) {
+      t.status = p.status;
+      t.result_json = p.result_json;
+    }
+  }
   if (t.status == RunStatus::kFailed) {
     // Logged by Finish; the others say why in their own events.
   } else if (t.status == RunStatus::kCompensated || t.status == RunStatus::kCompensationFailed) {
@@ -221,15 +226,18 @@ std::optional<VmEvent> LocalEngine::HandleFail(ActiveRun& run, const lua::Action
 
 std::optional<VmEvent> LocalEngine::LiveChild(ActiveRun& run, const lua::Action& a) {
   auto lua_error = [&](const std::string& msg) {
-    return Reply(run, false, {json::serialize(json::value("ctx.run(\"" + a.name + "\"): " + msg))});
+    std::string fn = Str(ObjectOf(a.arg_json), "fn", "run");
+    return Reply(run, false,
+                 {json::serialize(json::value("ctx." + fn + "(\"" + a.name + "\"): " + msg))});
   };
   json::object o = ObjectOf(a.arg_json);
   auto timeout = DurationOption(a.arg_json, "timeout");
   if (!timeout) return lua_error(timeout.error().message);
   std::string on_error = Str(o, "on_error", "raise");
   int64_t now = clock_.WallMs();
-  const model::Budget& pb = run.rec.budget;
-  if (!run.compensating && pb.max_steps > 0 && run.steps_used >= pb.max_steps) {
+  // Undo steps run whatever is left of the budget: a child they start is not carved.
+  const model::Budget pb = run.compensating ? model::Budget{} : run.rec.budget;
+  if (pb.max_steps > 0 && run.steps_used >= pb.max_steps) {
     ExhaustBudget(run, "max_steps (" + std::to_string(pb.max_steps) +
                            ") reached before child run \"" + a.name + "\"");
     return std::nullopt;
@@ -245,6 +253,7 @@ std::optional<VmEvent> LocalEngine::LiveChild(ActiveRun& run, const lua::Action&
   // The child's budget: what it asked for, never more than what the parent has left.
   json::object asked;
   if (auto* b = o.if_contains("budget"); b && b->is_object()) asked = b->as_object();
+
   env.budget.max_steps = Carve(Remaining(pb.max_steps, run.steps_used), Int(asked, "max_steps"));
   env.budget.max_tools = Carve(Remaining(pb.max_tools, run.tools_used), Int(asked, "max_tools"));
   env.budget.max_tokens =
@@ -254,12 +263,12 @@ std::optional<VmEvent> LocalEngine::LiveChild(ActiveRun& run, const lua::Action&
   double cost_asked = Num(asked, "max_cost_usd");
   env.budget.max_cost_usd =
       cost_left == 0 ? cost_asked : (cost_asked > 0 ? std::min(cost_left, cost_asked) : cost_left);
-  int64_t deadline_left = run.rec.deadline_at_ms > 0 ? std::max<int64_t>(1, run.rec.deadline_at_ms - now) : 0;
+  int64_t deadline_left =
+      run.rec.deadline_at_ms > 0 ? std::max<int64_t>(1, run.rec.deadline_at_ms - now) : 0;
   env.budget.deadline_ms = Carve(deadline_left, Int(asked, "deadline_ms"));
 
-  int64_t seq = run.next_seq;
-  env.run_id = DerivedId(run.rec.id, seq, "child");
-  run.has_children = true;
+  // The id is journaled with the child row in one commit, so it need not be derivable.
+  env.run_id = random_.UuidV7(now);
   auto admit = NewRun(env, now);
   if (!admit) return lua_error(admit.error().message);
   admit->run.parent_run_id = run.rec.id;
@@ -287,7 +296,6 @@ std::optional<VmEvent> LocalEngine::LiveChild(ActiveRun& run, const lua::Action&
 std::optional<VmEvent> LocalEngine::ReplayChild(ActiveRun& run, const lua::Action& a) {
   if (!MatchJournal(run, EntryKind::kChild, a.name)) return std::nullopt;
   model::JournalEntry start = ConsumeEntry(run);
-  run.has_children = true;
   std::string child_id = Str(ObjectOf(start.result_json), "run_id");
   json::object o = ObjectOf(a.arg_json);
   std::string on_error = Str(o, "on_error", "raise");
@@ -321,9 +329,8 @@ std::optional<VmEvent> LocalEngine::ReplayChild(ActiveRun& run, const lua::Actio
   return std::nullopt;
 }
 
-void LocalEngine::WaitChild(ActiveRun& run, const std::string& child_id,
-                            const std::string& intent, const std::string& on_error,
-                            int64_t timeout_at) {
+void LocalEngine::WaitChild(ActiveRun& run, const std::string& child_id, const std::string& intent,
+                            const std::string& on_error, int64_t timeout_at) {
   // The child's end, its timeout and an end already committed all race to settle; the first
   // one to flip `fired` does.
   auto fired = std::make_shared<std::atomic<bool>>(false);
@@ -331,22 +338,29 @@ void LocalEngine::WaitChild(ActiveRun& run, const std::string& child_id,
   std::string id = run.rec.id;
   uint64_t activation = run.activation;
   std::string lane = run.lane;
+  // Returns whether this call settled it.
   auto settle = [this, id, activation, lane, intent, on_error, child_id, fired,
                  watch](std::optional<model::RunRecord> child) {
-    if (fired->exchange(true)) return;
+    if (fired->exchange(true)) return false;
     if (WatchId w = watch->load()) watchers_.Remove(w);
-    executors_.PostFor(id, [this, id, activation, lane, intent, on_error, child_id,
-                            child = std::move(child)] {
-      ActiveRun* r = Find(id, activation);
-      if (!r || r->finishing) return;
-      r->lane = lane;
-      SettleChild(*r, intent, on_error, child ? &*child : nullptr, child_id);
-    });
+    executors_.PostFor(
+        id, [this, id, activation, lane, intent, on_error, child_id, child = std::move(child)] {
+          ActiveRun* r = Find(id, activation);
+          if (!r || r->finishing) return;
+          r->lane = lane;
+          SettleChild(*r, intent, on_error, child ? &*child : nullptr, child_id);
+        });
+    return true;
   };
-  watch->store(watchers_.AddTerminal(
-      child_id, [settle](const model::RunRecord& rec) { settle(rec); }));
-  if (auto rec = store_.GetRun(child_id); rec && model::IsTerminal(rec->status)) {
+  watch->store(
+      watchers_.AddTerminal(child_id, [settle](const model::RunRecord& rec) { settle(rec); }));
+  auto rec = store_.GetRun(child_id);
+  if (rec && model::IsTerminal(rec->status)) {
     settle(*rec);
+  } else if (rec && (rec->status == RunStatus::kRunning || rec->status == RunStatus::kQueued)) {
+    // Normally resident already (or about to be); if its activation was lost (the parent was
+    // evicted before it could start it), this starts it. A resident child is left alone.
+    Wake(child_id);
   } else if (!rec && rec.error().code == Errc::kNotFound) {
     model::RunRecord missing;
     missing.id = child_id;
@@ -356,10 +370,12 @@ void LocalEngine::WaitChild(ActiveRun& run, const std::string& child_id,
     settle(missing);
   }
   if (timeout_at > 0) {
-    timers_.At(timeout_at, [this, settle, child_id, fired] {
-      if (fired->load()) return;
-      settle(std::nullopt);  // records the timeout, then stops the child
-      Cancel(child_id, false, [](Result<model::RunRecord>) {});
+    timers_.At(timeout_at, [this, id, activation, settle, child_id] {
+      executors_.PostFor(id, [this, id, activation, settle, child_id] {
+        if (!Find(id, activation)) return;  // a later activation has a timer of its own
+        // Records the timeout, then stops the child.
+        if (settle(std::nullopt)) Cancel(child_id, false, [](Result<model::RunRecord>) {});
+      });
     });
   }
 }
@@ -373,7 +389,7 @@ void LocalEngine::SettleChild(ActiveRun& run, const std::string& intent,
   if (!child) {
     res["status"] = "timed_out";
     code = "step_timeout";
-    message = "ctx.run(\"" + intent + "\"): the child run " + child_id +
+    message = "child run " + child_id + " (" + intent + ")" +
               " did not finish within its timeout; it was cancelled";
   } else {
     res["status"] = model::StatusName(child->status);
@@ -389,7 +405,7 @@ void LocalEngine::SettleChild(ActiveRun& run, const std::string& intent,
       res["result"] = model::StoredJson(child->result_json);
     } else {
       code = "child_failed";
-      message = "ctx.run(\"" + intent + "\"): the child run " + child_id + " ended " +
+      message = "child run " + child_id + " (" + intent + ")" + " ended " +
                 std::string(model::StatusName(child->status)) +
                 (child->error_code.empty() ? "" : " (" + child->error_code + ")") +
                 (child->error_message.empty() ? "" : ": " + child->error_message);
@@ -401,8 +417,7 @@ void LocalEngine::SettleChild(ActiveRun& run, const std::string& intent,
   if (code.empty()) {
     values = {json::serialize(res["result"])};
   } else {
-    std::string error = ErrorJson(code, message,
-                                  {{"run_id", child_id}, {"status", res["status"]}});
+    std::string error = ErrorJson(code, message, {{"run_id", child_id}, {"status", res["status"]}});
     if (on_error == "return") {
       values = {"null", error};
     } else {
@@ -441,7 +456,7 @@ std::optional<VmEvent> LocalEngine::LiveApproval(ActiveRun& run, const lua::Acti
   int64_t now = clock_.WallMs();
   model::Approval ap;
   ap.seq = run.next_seq;
-  ap.id = DerivedId(run.rec.id, ap.seq, "approval");
+  ap.id = random_.UuidV7(now);  // journaled with the row in one commit
   ap.run_id = run.rec.id;
   ap.tenant = run.rec.tenant;
   ap.intent = run.rec.intent;
@@ -462,12 +477,11 @@ std::optional<VmEvent> LocalEngine::LiveApproval(ActiveRun& run, const lua::Acti
   }
   ap.timeout_ms = *timeout;
   ap.deadline_at_ms = *timeout > 0 ? now + *timeout : 0;
-  ap.max_escalations = o.if_contains("max_escalations")
-                           ? static_cast<int>(Int(o, "max_escalations"))
-                           : 1;
+  ap.max_escalations =
+      o.if_contains("max_escalations") ? static_cast<int>(Int(o, "max_escalations")) : 1;
   ap.created_at_ms = now;
-  bool required = o.if_contains("required") && o.at("required").is_bool() &&
-                  o.at("required").get_bool();
+  bool required =
+      o.if_contains("required") && o.at("required").is_bool() && o.at("required").get_bool();
 
   model::JournalEntry e = NewEntry(
       run, EntryKind::kApproval, a.name, a.arg_json,
@@ -510,8 +524,8 @@ std::optional<VmEvent> LocalEngine::ReplayApproval(ActiveRun& run, const lua::Ac
   if (!MatchJournal(run, EntryKind::kApproval, a.name)) return std::nullopt;
   std::string approval_id = Str(ObjectOf(ConsumeEntry(run).result_json), "approval_id");
   json::object o = ObjectOf(a.arg_json);
-  bool required = o.if_contains("required") && o.at("required").is_bool() &&
-                  o.at("required").get_bool();
+  bool required =
+      o.if_contains("required") && o.at("required").is_bool() && o.at("required").get_bool();
   return WaitApproval(run, approval_id, required);
 }
 
@@ -525,18 +539,18 @@ std::optional<VmEvent> LocalEngine::WaitApproval(ActiveRun& run, const std::stri
     bool approved = decision.if_contains("approved") && decision.at("approved").is_bool() &&
                     decision.at("approved").get_bool();
     if (required && !approved) {
-      return Reply(r, false,
-                   {ErrorJson("approval_denied",
-                              "approval " + Str(decision, "approval_id") + " was denied by " +
-                                  Str(decision, "by") +
-                                  (Str(decision, "reason").empty()
-                                       ? ""
-                                       : ": " + Str(decision, "reason")),
-                              {{"decision", decision}})});
+      return Reply(
+          r, false,
+          {ErrorJson("approval_denied",
+                     "approval " + Str(decision, "approval_id") + " was denied by " +
+                         Str(decision, "by") +
+                         (Str(decision, "reason").empty() ? "" : ": " + Str(decision, "reason")),
+                     {{"decision", decision}})});
     }
     return Reply(r, true, {json::serialize(decision)});
   };
   std::string name = "$approval:" + approval_id;
+  if (run.replaying() && PeekEntry(run).kind == EntryKind::kError) return Refuse(run, "");
   if (run.replaying()) {  // decided before this activation: the journaled decision
     if (!MatchJournal(run, EntryKind::kSignal, name)) return std::nullopt;
     return resume(run, ConsumeEntry(run).result_json);
@@ -584,8 +598,7 @@ void LocalEngine::ExpireApproval(const std::string& approval_id) {
 
 // --- effect tools through the outbox ---
 
-std::optional<VmEvent> LocalEngine::LiveEffect(ActiveRun& run, EffectCall call,
-                                               int max_attempts) {
+std::optional<VmEvent> LocalEngine::LiveEffect(ActiveRun& run, EffectCall call, int max_attempts) {
   int64_t now = clock_.WallMs();
   int64_t seq = run.next_seq;
   call.key = run.rec.id + ":" + std::to_string(seq);
@@ -602,8 +615,8 @@ std::optional<VmEvent> LocalEngine::LiveEffect(ActiveRun& run, EffectCall call,
   intent.created_at_ms = intent.updated_at_ms = now;
   json::object result{{"key", call.key}};
   if (!call.compensate_with.empty()) result["compensate_with"] = call.compensate_with;
-  model::JournalEntry e =
-      NewEntry(run, EntryKind::kOutbox, call.name, "", json::serialize(result));
+  if (call.timeout_at > 0) result["timeout_at_ms"] = call.timeout_at;
+  model::JournalEntry e = NewEntry(run, EntryKind::kOutbox, call.name, "", json::serialize(result));
   e.request_hash = call.hash;
   e.request_json = call.args_json;
   store::AppendRequest extra;
@@ -622,14 +635,15 @@ std::optional<VmEvent> LocalEngine::LiveEffect(ActiveRun& run, EffectCall call,
 std::optional<VmEvent> LocalEngine::ReplayEffect(ActiveRun& run, const lua::Action& a) {
   if (!MatchJournal(run, EntryKind::kOutbox, a.name)) return std::nullopt;
   model::JournalEntry intent = ConsumeEntry(run);
-  run.repeats[intent.request_hash]++;
+  run.repeats[run.lane + "|" + intent.request_hash]++;
   json::object o = ObjectOf(intent.result_json);
   EffectCall call{a.name,
                   intent.request_json,
                   intent.request_hash,
                   Str(ObjectOf(a.arg_json), "on_error", "raise"),
                   Str(o, "compensate_with"),
-                  Str(o, "key")};
+                  Str(o, "key"),
+                  Int(o, "timeout_at_ms")};
   if (run.replaying() && PeekEntry(run).kind == EntryKind::kTool) {
     if (!MatchJournal(run, EntryKind::kTool, a.name)) return std::nullopt;
     json::object res = ObjectOf(ConsumeEntry(run).result_json);
@@ -655,6 +669,30 @@ void LocalEngine::WaitEffect(ActiveRun& run, EffectCall call) {
   {
     std::lock_guard lock(effects_mu_);
     effect_waiters_[key] = EffectWaiter{run.rec.id, run.activation, run.lane, call};
+  }
+  if (call.timeout_at > 0) {
+    // The workflow stops waiting; the intent stays in the outbox and may still take effect.
+    std::string id = run.rec.id;
+    uint64_t activation = run.activation;
+    timers_.At(call.timeout_at, [this, id, activation, key] {
+      executors_.PostFor(id, [this, id, activation, key] {
+        EffectWaiter w;
+        {
+          std::lock_guard lock(effects_mu_);
+          auto it = effect_waiters_.find(key);
+          if (it == effect_waiters_.end() || it->second.activation != activation) return;
+          w = std::move(it->second);
+          effect_waiters_.erase(it);
+        }
+        ActiveRun* r = Find(id, activation);
+        if (!r || r->finishing) return;
+        r->lane = w.lane;
+        model::OutboxIntent timed_out;
+        timed_out.key = key;
+        timed_out.status = "timed_out";
+        SettleEffect(*r, w.call, timed_out);
+      });
+    });
   }
   // Settled before the waiter was registered (or by a previous process): settle from the row.
   auto row = store_.GetOutbox(key);
@@ -703,6 +741,18 @@ void LocalEngine::SettleEffect(ActiveRun& run, const EffectCall& call,
     json::value value = model::StoredJson(row.result_json);
     values = {json::serialize(value), ToolMeta(call.compensate_with)};
     result["result"] = std::move(value);
+  } else if (row.status == "timed_out") {
+    std::string message = "ctx.tool: tool \"" + call.name +
+                          "\": not confirmed within its timeout; the intent " + row.key +
+                          " stays in the outbox and may still take effect";
+    std::string error = ErrorJson("step_timeout", message);
+    if (call.on_error == "return") {
+      values = {"null", error};
+    } else {
+      ok = false;
+      values = {error};
+    }
+    result["error"] = json::object{{"code", "step_timeout"}, {"message", message}};
   } else {
     json::object err = ObjectOf(row.result_json);
     std::string message = Str(err, "message", row.last_error);
@@ -710,8 +760,8 @@ void LocalEngine::SettleEffect(ActiveRun& run, const EffectCall& call,
                    {"message", "delivery failed after " + std::to_string(row.attempts) +
                                    " attempt(s): " + message}};
     if (!Str(err, "code").empty()) e["cause"] = Str(err, "code");
-    std::string error = ErrorJson("effect_failed", "ctx.tool: tool \"" + call.name + "\": " +
-                                                       Str(e, "message"));
+    std::string error =
+        ErrorJson("effect_failed", "ctx.tool: tool \"" + call.name + "\": " + Str(e, "message"));
     if (call.on_error == "return") {
       values = {"null", error};
     } else {

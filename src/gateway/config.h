@@ -83,7 +83,7 @@ struct ToolConfig {
   RetryPolicy retry;
   BreakerPolicy breaker;
   bool effect = false;  // has side effects: never called inline, delivered through the outbox
-  std::string compensate_with;  // a tool that undoes a successful call (sagas)
+  std::string compensate_with;   // a tool that undoes a successful call (sagas)
   int outbox_max_attempts = 10;  // delivery attempts before the intent fails
 };
 

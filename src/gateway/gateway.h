@@ -68,7 +68,7 @@ struct ToolCallRequest {
   std::string run_id;
   std::string tenant;
   std::string intent;
-  int64_t seq = 0;  // the journal seq the result will take: Idempotency-Key run_id:seq
+  int64_t seq = 0;              // the journal seq the result will take: Idempotency-Key run_id:seq
   std::string idempotency_key;  // overrides run_id:seq (outbox notifications)
   std::string name;
   std::string args_json;

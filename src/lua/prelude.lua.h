@@ -135,7 +135,8 @@ function ctx.tool(name, args, opts)
   args = args or {}
   local result, meta = act("tool", name, {args = args, on_error = opts and opts.on_error,
                                           timeout = opts and opts.timeout})
-  if result == nil and meta ~= nil then return nil, meta end  -- on_error = "return"
+  -- on_error = "return": nil and the error
+  if result == nil and type(meta) == "table" and meta.code then return nil, meta end
   if type(meta) == "table" and meta.compensate_with and not compensating then
     local undo = meta.compensate_with
     register_undo(function() ctx.tool(undo, {args = args, result = result}) end, undo)
@@ -171,16 +172,29 @@ end
 -- Child runs (docs/composition.md): their own journal and id, a budget carved from what this
 -- run has left, cancelled with it. Returns the child's result; raises child_failed (or
 -- step_timeout) unless on_error = "return".
+local budget_fields = {max_steps = true, max_tools = true, max_tokens = true,
+                       max_context = true, max_cost_usd = true, deadline_ms = true}
+
 local function child(fn, intent, child_input, opts)
   check_name(fn, intent)
-  if opts ~= nil and type(opts) ~= "table" then error("ctx." .. fn .. ": options must be a table", 3) end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("ctx." .. fn .. ": options must be a table", 3)
+  end
   opts = opts or {}
   check_on_error(fn, opts.on_error)
-  if opts.budget ~= nil and type(opts.budget) ~= "table" then
-    error("ctx." .. fn .. ": budget must be a table such as {max_steps = 20}", 3)
+  if opts.budget ~= nil then
+    if type(opts.budget) ~= "table" then
+      error("ctx." .. fn .. ": budget must be a table such as {max_steps = 20}", 3)
+    end
+    for k in pairs(opts.budget) do
+      if not budget_fields[k] then
+        error("ctx." .. fn .. ": unknown budget field \"" .. tostring(k) .. "\" (known: " ..
+              "max_steps, max_tools, max_tokens, max_context, max_cost_usd, deadline_ms)", 3)
+      end
+    end
   end
   return act("child", intent, {input = child_input, timeout = opts.timeout, budget = opts.budget,
-                               on_error = opts.on_error})
+                               on_error = opts.on_error, fn = fn})
 end
 
 function ctx.run(intent, child_input, opts) return child("run", intent, child_input, opts) end
@@ -201,7 +215,9 @@ end
 
 function ctx.compensate(fn, name)
   if type(fn) ~= "function" then error("ctx.compensate: argument must be a function", 2) end
-  if name ~= nil and type(name) ~= "string" then error("ctx.compensate: name must be a string", 2) end
+  if name ~= nil and type(name) ~= "string" then
+    error("ctx.compensate: name must be a string", 2)
+  end
   if compensating then error("ctx.compensate cannot be called while compensating", 2) end
   register_undo(fn, name or ("undo " .. (#compensations + 1)))
 end
@@ -212,14 +228,17 @@ local function string_list(fn, key, v)
   if v == nil then return end
   if type(v) ~= "table" then error("ctx." .. fn .. ": " .. key .. " must be a list of names", 3) end
   for _, s in ipairs(v) do
-    if type(s) ~= "string" then error("ctx." .. fn .. ": " .. key .. " must be a list of names", 3) end
+    if type(s) ~= "string" then
+      error("ctx." .. fn .. ": " .. key .. " must be a list of names", 3)
+    end
   end
 end
 
 function ctx.approval(spec)
   main_line_only("approval")
   if type(spec) ~= "table" then
-    error("ctx.approval: argument must be a table such as {step = \"review\", timeout = \"24h\"}", 2)
+    error("ctx.approval: argument must be a table such as " ..
+          "{step = \"review\", timeout = \"24h\"}", 2)
   end
   check_name("approval", spec.step)
   local t = type(spec.timeout)
@@ -273,7 +292,10 @@ local function run_parallel(fname, fns, concurrency)
   local group = (parent == "" and "" or parent .. "/") .. count
   act("parallel", fname, {branches = n})
   local undo_start = #compensations
-  local results, first_err = {}, nil
+  -- Every branch runs, even after one failed: what runs must not depend on the order in which
+  -- answers arrive (replay delivers them in another order). The error raised is then the
+  -- failed branch with the lowest index.
+  local results, errors = {}, {}
   local next_i, running = 1, 0
   local waiting = {}  -- tag -> branch whose ctx call is in flight
   local owner = {}    -- tag of a nested branch -> our branch running that nested ctx.parallel
@@ -283,20 +305,21 @@ local function run_parallel(fname, fns, concurrency)
     cur_tag = b.tag
     local res = pack(co_resume(b.co, ...))
     cur_tag = parent
+    in_step = false  -- a step function that yielded is abandoned with its branch
     if not res[1] then
-      first_err = first_err or res[2]
+      errors[b.i] = res[2]
       running = running - 1
       return
     end
     if co_status(b.co) == "dead" then
       local out = res[2]
-      if out.ok then results[b.i] = out.v else first_err = first_err or out.e end
+      if out.ok then results[b.i] = out.v else errors[b.i] = out.e end
       running = running - 1
       return
     end
     if res[2] ~= token then
-      first_err = first_err or ("ctx." .. fname .. ": branch " .. b.i ..
-                                " yielded outside a ctx call (coroutine.yield is not supported here)")
+      errors[b.i] = "ctx." .. fname .. ": branch " .. b.i .. " yielded outside a ctx call " ..
+                    "(coroutine.yield is not supported here)"
       running = running - 1
       return
     end
@@ -314,7 +337,7 @@ local function run_parallel(fname, fns, concurrency)
   end
 
   while true do
-    while first_err == nil and running < concurrency and next_i <= n do
+    while running < concurrency and next_i <= n do
       local i = next_i
       next_i = i + 1
       local f = fns[i]
@@ -357,12 +380,16 @@ local function run_parallel(fname, fns, concurrency)
     sort(slice, tag_less)
     for i, c in ipairs(slice) do compensations[undo_start + i] = c end
   end
-  if first_err ~= nil then error(first_err, 0) end
+  for i = 1, n do
+    if errors[i] ~= nil then error(errors[i], 0) end
+  end
   return results
 end
 
 local function check_concurrency(fname, opts, n)
-  if opts ~= nil and type(opts) ~= "table" then error("ctx." .. fname .. ": options must be a table", 3) end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("ctx." .. fname .. ": options must be a table", 3)
+  end
   local c = opts and opts.concurrency
   if c == nil then return n > 0 and n or 1 end
   if math.type(c) ~= "integer" or c < 1 then
@@ -461,7 +488,9 @@ end
 -- Runs the workflow. An error nobody caught ends the run with its code; undo steps that were
 -- registered run first, in reverse order, and decide the final status.
 local function describe(e)
-  if is_ctx_error(e) then return e.code or "error", tostring(e.message or ""), e.status, e.result end
+  if is_ctx_error(e) then
+    return e.code or "error", tostring(e.message or ""), e.run_status, e.result
+  end
   return "script_error", tostring(e), nil, nil
 end
 

@@ -38,9 +38,8 @@ boost::json::object ApprovalEventToJson(const ApprovalEvent& e) {
 }
 
 boost::json::object ApprovalDecisionJson(const Approval& a) {
-  return {{"approval_id", a.id},         {"decision", a.status},
-          {"approved", a.status == "approved"}, {"by", a.decided_by},
-          {"reason", a.reason},          {"at", a.decided_at_ms},
+  return {{"approval_id", a.id},     {"decision", a.status}, {"approved", a.status == "approved"},
+          {"by", a.decided_by},      {"reason", a.reason},   {"at", a.decided_at_ms},
           {"timed_out", a.timed_out}};
 }
 

@@ -26,16 +26,16 @@ struct Approval {
   int64_t deadline_at_ms = 0;       // when the current period ends; 0: never
   int escalation_level = 0;         // escalations so far
   int max_escalations = 1;          // after the last one times out, it is denied
-  std::string status = "pending";   // pending | approved | denied
-  std::string decided_by;           // a person's name, or "keel:timeout"
+  std::string status = "pending";   // pending | approved | denied | withdrawn (its run ended)
+  std::string decided_by;           // a person, "keel:timeout", or "keel:run_ended" (withdrawn)
   std::string reason;
   int64_t decided_at_ms = 0;
   bool timed_out = false;
   int64_t created_at_ms = 0;
 };
 
-// One line of an approval's audit trail: created, notified, escalated, decided, rejected (a
-// second, different decision that was refused).
+// One line of an approval's audit trail: created, notified, escalated, decided, withdrawn (its
+// run ended first), rejected (a later, different decision that was refused).
 struct ApprovalEvent {
   std::string approval_id;
   int64_t at_ms = 0;

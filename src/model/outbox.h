@@ -7,13 +7,16 @@
 
 namespace keel::model {
 
-// A side effect waiting to be delivered (docs/outbox.md). The intent is written exactly once,
-// in the same transaction as the journal entry that asked for it; the dispatcher delivers it
-// at least once with `Idempotency-Key: <key>` until it is delivered or has failed for good.
+// A side effect waiting to be delivered (docs/workflow_guarantees.md). The intent is written
+// exactly once, in the same transaction as the journal entry that asked for it; the dispatcher
+// delivers it at least once with `Idempotency-Key: <key>` until it is delivered or has failed for
+// good.
 struct OutboxIntent {
-  std::string key;  // "<run_id>:<seq>" for ctx.tool; "<approval_id>:<event>:<n>" for notices
+  // "<run_id>:<seq>" for ctx.tool; "<approval_id>:pending:0" and
+  // "<approval_id>:escalated:<level>" for approval notices
+  std::string key;
   std::string run_id;
-  int64_t seq = 0;          // the intent's journal entry (0 for notifications)
+  int64_t seq = 0;  // the intent's journal entry (0 for notifications)
   std::string tenant;
   std::string kind = "tool";  // tool (a ctx.tool effect; the run waits) | notify (a webhook)
   std::string target;         // the tool's name

@@ -21,7 +21,7 @@ constexpr std::array<std::pair<RunStatus, std::string_view>, 10> kStatuses{{
     {RunStatus::kCompensated, "compensated"},
     {RunStatus::kCompensationFailed, "compensation_failed"},
 }};
-constexpr std::array<std::pair<EntryKind, std::string_view>, 16> kKinds{{
+constexpr std::array<std::pair<EntryKind, std::string_view>, 17> kKinds{{
     {EntryKind::kStep, "step"},
     {EntryKind::kSleep, "sleep"},
     {EntryKind::kSignal, "signal"},
@@ -38,6 +38,7 @@ constexpr std::array<std::pair<EntryKind, std::string_view>, 16> kKinds{{
     {EntryKind::kChildResult, "child_result"},
     {EntryKind::kApproval, "approval"},
     {EntryKind::kParallel, "parallel"},
+    {EntryKind::kError, "error"},
 }};
 }  // namespace
 

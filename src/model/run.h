@@ -15,8 +15,8 @@ enum class RunStatus {
   kSucceeded,
   kFailed,
   kCancelled,
-  kTimedOut,         // its deadline_ms passed
-  kBudgetExhausted,  // a budget limit other than the deadline (max_steps) was reached
+  kTimedOut,            // its deadline_ms passed
+  kBudgetExhausted,     // a budget limit other than the deadline (max_steps) was reached
   kCompensated,         // it failed (or was cancelled) and every registered undo step ran
   kCompensationFailed,  // an undo step failed for good: a person must act (error names it)
 };
@@ -92,14 +92,15 @@ enum class EntryKind {
   kUuid,
   kEmit,
   kInterrupts,
-  kLlm,     // a model call through the gateway: request and response
-  kTool,    // a tool call through the gateway: arguments and result (or error)
-  kConfig,  // configuration a run depends on, fixed at first use (an agent's spec)
-  kOutbox,  // an effect tool's intent, written with its outbox row; its outcome is a kTool
-  kChild,   // a child run was started: {"run_id"}
+  kLlm,          // a model call through the gateway: request and response
+  kTool,         // a tool call through the gateway: arguments and result (or error)
+  kConfig,       // configuration a run depends on, fixed at first use (an agent's spec)
+  kOutbox,       // an effect tool's intent, written with its outbox row; its outcome is a kTool
+  kChild,        // a child run was started: {"run_id"}
   kChildResult,  // the child's end: {"run_id","status","result","error","usage"}
   kApproval,     // an approval gate was created: {"approval_id","deadline_at_ms"}
   kParallel,     // marks a ctx.parallel/ctx.map: {"branches": n}
+  kError,        // an action refused with a ctx error (budget, cancel): replay raises it again
 };
 std::string_view EntryKindName(EntryKind k);
 std::optional<EntryKind> ParseEntryKind(std::string_view name);

@@ -5,8 +5,8 @@
 
 #include "base/result.h"
 #include "gateway/config.h"
-#include "server/gateway_config.h"
 #include "model/agent.h"
+#include "server/gateway_config.h"
 #include "server/serve.h"
 
 namespace keel::server {

@@ -187,7 +187,8 @@ class Store {
   // Ends a non-terminal run with `status` whatever its lease (cancel, deadline of a parked run).
   // Any transition of a run to a terminal status (here or in Append) also cancels its
   // non-terminal descendants (child runs, recursively) in the same transaction, with
-  // error_code "parent_cancelled" (or "parent_finished" when the parent did not cancel).
+  // error_code "parent_cancelled" (or "parent_finished" when the parent did not cancel), and
+  // the pending approvals of every run that ended become "withdrawn".
   virtual void Finish(std::string run_id, Transition t, Callback<model::RunRecord> done) = 0;
   // Asks a non-terminal run to cancel and compensate: sets cancel_requested; a waiting run
   // becomes queued (its wait ends) so that an executor picks it up. kAlreadyFinished if
@@ -205,7 +206,8 @@ class Store {
 
   // --- approvals ---
   // Records a decision once. The same decision again: `existing`, nothing changes. A
-  // different one after a decision: kConflict (and a "rejected" audit event). A `who` not
+  // different one after a decision, or any on a withdrawn approval: kConflict (and a
+  // "rejected" audit event). A `who` not
   // among a non-empty approvers list (unless timed_out): kInvalidArgument. On success the
   // signal "$approval:<id>" carrying ApprovalDecisionJson is delivered to the run in the same
   // transaction (waking it if it waits for that signal).

@@ -217,6 +217,19 @@ TEST_F(ApprovalTest, EscalationNotifiesAgainAndExtendsTheDeadline) {
   EXPECT_EQ(std::count(events.begin(), events.end(), "decided"), 1);
 }
 
+TEST_F(ApprovalTest, CancellingTheRunWithdrawsItsPendingApproval) {
+  std::string id = Start({{"amount", 9}});
+  std::string aid = Str(PendingApproval(c_, id), "/id");
+  MustPost(c_, "/v1/runs/" + id + "/cancel", "");
+  EXPECT_EQ(Str(WaitTerminal(c_, id), "/status"), "cancelled");
+  json::value a = Parse(MustGet(c_, "/v1/approvals/" + aid).body);
+  EXPECT_EQ(Str(a, "/status"), "withdrawn") << json::serialize(a);
+  EXPECT_EQ(Str(a, "/decided_by"), "keel:run_ended");
+  auto pending = Parse(MustGet(c_, "/v1/approvals?status=pending&run_id=" + id).body);
+  EXPECT_TRUE(At(pending, "/approvals").as_array().empty()) << json::serialize(pending);
+  EXPECT_EQ(Decide(aid, "approved", "ana").status, 409);
+}
+
 TEST_F(ApprovalTest, CliListsAndApproves) {
   std::string id = Start({{"amount", 7}});
   std::string aid = Str(PendingApproval(c_, id), "/id");
@@ -225,11 +238,13 @@ TEST_F(ApprovalTest, CliListsAndApproves) {
   CommandResult ls = RunCommand(keel + " approvals ls" + server, true);
   EXPECT_EQ(ls.exit_code, 0) << ls.output;
   EXPECT_NE(ls.output.find(aid), std::string::npos) << ls.output;
-  CommandResult ok = RunCommand(keel + " approvals approve " + aid + " --by cli-user" + server, true);
+  CommandResult ok =
+      RunCommand(keel + " approvals approve " + aid + " --by cli-user" + server, true);
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
   json::value done = WaitTerminal(c_, id);
   EXPECT_EQ(Str(done, "/result/decision/by"), "cli-user") << json::serialize(done);
-  CommandResult again = RunCommand(keel + " approvals deny " + aid + " --by someone" + server, true);
+  CommandResult again =
+      RunCommand(keel + " approvals deny " + aid + " --by someone" + server, true);
   EXPECT_NE(again.exit_code, 0) << again.output;
 }
 

@@ -29,7 +29,11 @@ constexpr const char* kVoters = R"({
     {"when": {"model": "voter-c", "last_user_contains": "capital"}, "reply": {"content": "Lyon"}},
     {"when": {"model": "voter-a", "last_user_contains": "colour"}, "reply": {"content": "red"}},
     {"when": {"model": "voter-b", "last_user_contains": "colour"}, "reply": {"content": "blue"}},
-    {"when": {"model": "voter-c", "last_user_contains": "colour"}, "reply": {"content": "green"}}
+    {"when": {"model": "voter-c", "last_user_contains": "colour"}, "reply": {"content": "green"}},
+    {"when": {"last_user_contains": "pay the invoice", "last_role": "user"},
+     "reply": {"tool_calls": [{"name": "pay", "arguments": {"amount": 42}},
+                              {"name": "sleep", "arguments": {"ms": 1}}]}},
+    {"when": {"last_role": "tool", "tool_name": "sleep"}, "reply": {"content": "Paid."}}
   ],
   "default": "echo"
 })";
@@ -42,7 +46,11 @@ class CompositionTest : public SharedServerTest {
     Status started = sim_->Start();
     ASSERT_TRUE(started.ok()) << started.error().message;
     std::string config = dir_ + "/keel.toml";
-    std::ofstream(config) << WorkflowConfig(*sim_);
+    std::ofstream(config) << WorkflowConfig(*sim_, R"(
+[agents.payer]
+model = "default"
+tools = ["pay", "sleep"]
+)");
     StartServer({.workflows_dir = TestWorkflows(), .extra_args = {"--config", config}});
   }
 
@@ -116,8 +124,8 @@ TEST_F(CompositionTest, ChildBudgetIsCarvedFromWhatTheParentHasLeft) {
   EXPECT_EQ(At(child, "/budget/max_steps"), json::value(2)) << json::serialize(child);
 
   // Enough left: the child's result comes back.
-  std::string ok = Str(Submit(c_, {{"intent", "child_budget"}, {"payload", {{"child_steps", 2}}}}),
-                       "/id");
+  std::string ok =
+      Str(Submit(c_, {{"intent", "child_budget"}, {"payload", {{"child_steps", 2}}}}), "/id");
   json::value fine = WaitTerminal(c_, ok);
   EXPECT_EQ(At(fine, "/result/ok"), json::value(true)) << json::serialize(fine);
 }
@@ -144,10 +152,9 @@ TEST_F(CompositionTest, QuorumReturnsTheAnswerTwoVotersAgreeOn) {
 }
 
 TEST_F(CompositionTest, QuorumWithoutAgreementSaysSo) {
-  std::string id =
-      Str(Submit(c_, {{"intent", "quorum_vote"},
-                      {"payload", {{"question", "What is your favourite colour?"}}}}),
-          "/id");
+  std::string id = Str(Submit(c_, {{"intent", "quorum_vote"},
+                                   {"payload", {{"question", "What is your favourite colour?"}}}}),
+                       "/id");
   json::value done = WaitTerminal(c_, id);
   ASSERT_EQ(Str(done, "/status"), "succeeded") << json::serialize(done);
   EXPECT_EQ(At(done, "/result/agreed"), json::value(false)) << json::serialize(done);
@@ -155,10 +162,28 @@ TEST_F(CompositionTest, QuorumWithoutAgreementSaysSo) {
   EXPECT_TRUE(At(done, "/result/answer").is_null());
 }
 
+TEST_F(CompositionTest, AnAgentsEffectToolGoesThroughTheOutbox) {
+  std::string id =
+      Str(Submit(c_, {{"intent", "payer"}, {"payload", {{"message", "Please pay the invoice"}}}}),
+          "/id");
+  json::value done = WaitTerminal(c_, id);
+  ASSERT_EQ(Str(done, "/status"), "succeeded") << json::serialize(done);
+  EXPECT_EQ(Str(done, "/result/answer"), "Paid.");
+  EffectLog log = Effects(*sim_);
+  EXPECT_EQ(log.Names(), (std::vector<std::string>{"pay"}));
+  EXPECT_EQ(At(json::value(log.effects.at(0)), "/args/amount"), json::value(42));
+  std::vector<std::string> kinds;
+  for (const auto& e : Journal(c_, id)) {
+    std::string k = Str(e, "/kind");
+    if (k == "outbox" || k == "tool") kinds.push_back(k + ":" + Str(e, "/name"));
+  }
+  EXPECT_EQ(kinds, (std::vector<std::string>{"tool:sleep", "outbox:pay", "tool:pay"}));
+}
+
 TEST_F(CompositionTest, AStepTimeoutIsAnErrorTheWorkflowCanCatch) {
-  std::string id = Str(Submit(c_, {{"intent", "step_timeout"},
-                                   {"payload", {{"ms", 3000}, {"timeout", "200ms"}}}}),
-                       "/id");
+  std::string id = Str(
+      Submit(c_, {{"intent", "step_timeout"}, {"payload", {{"ms", 3000}, {"timeout", "200ms"}}}}),
+      "/id");
   json::value done = WaitTerminal(c_, id);
   ASSERT_EQ(Str(done, "/status"), "succeeded") << json::serialize(done);
   EXPECT_EQ(At(done, "/result/timed_out"), json::value(true));
@@ -179,9 +204,8 @@ TEST(ParallelCrashTest, MapOf100ItemsWithACrashAppliesEachEffectOnce) {
                         .extra_args = {"--config", config}});
   ASSERT_TRUE(server.Start().ok());
   auto c = server.Client();
-  std::string id = Str(Submit(c, {{"intent", "effect_map"},
-                                  {"payload", {{"n", 100}, {"concurrency", 8}}}}),
-                       "/id");
+  std::string id = Str(
+      Submit(c, {{"intent", "effect_map"}, {"payload", {{"n", 100}, {"concurrency", 8}}}}), "/id");
   ASSERT_TRUE(WaitFor([&] { return Effects(sim).Applied("apply_item") >= 30; }, kRunTimeoutMs));
   server.Kill();
   int64_t before = Effects(sim).Applied("apply_item");
@@ -196,7 +220,8 @@ TEST(ParallelCrashTest, MapOf100ItemsWithACrashAppliesEachEffectOnce) {
   EXPECT_EQ(log.Applied("apply_item"), 100);
   std::set<std::string> items;
   for (const auto& e : log.effects) {
-    if (e.at("name") == "apply_item") items.insert(json::serialize(At(json::value(e), "/args/item")));
+    if (e.at("name") == "apply_item")
+      items.insert(json::serialize(At(json::value(e), "/args/item")));
   }
   EXPECT_EQ(items.size(), 100u);
   for (const auto& [key, n] : log.applied_by_key) EXPECT_EQ(n, 1) << key;

@@ -28,8 +28,8 @@ namespace json = boost::json;
 // have received.
 struct Crash {
   std::string failpoint;
-  int64_t pay_requests;    // deliveries of `pay` (a second one is a redelivery)
-  int64_t naive_applied;   // effects the key-ignoring service applied
+  int64_t pay_requests;   // deliveries of `pay` (a second one is a redelivery)
+  int64_t naive_applied;  // effects the key-ignoring service applied
 };
 
 void PrintTo(const Crash& c, std::ostream* os) { *os << c.failpoint; }
@@ -49,10 +49,10 @@ effect = true
 outbox_max_attempts = 2
 retry = { max_attempts = 1 }
 )");
-    server_ = std::make_unique<ServerProcess>(ServerProcess::Options{
-        .data_dir = dir_ + "/data",
-        .workflows_dir = TestWorkflows(),
-        .extra_args = {"--config", config_}});
+    server_ = std::make_unique<ServerProcess>(
+        ServerProcess::Options{.data_dir = dir_ + "/data",
+                               .workflows_dir = TestWorkflows(),
+                               .extra_args = {"--config", config_}});
   }
 
   void TearDown() override {

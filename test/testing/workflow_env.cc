@@ -44,12 +44,14 @@ url = ")" + sim.base_url() +
 
 [tools.pay_naive]
 kind = "http"
-url = ")" + naive + R"(pay_naive"
+url = ")" + naive +
+                  R"(pay_naive"
 effect = true
 retry = { max_attempts = 1 }
 
 [approvals]
-webhook_url = ")" + honour +
+webhook_url = ")" +
+                  honour +
                   R"(approval_webhook"
 
 )";

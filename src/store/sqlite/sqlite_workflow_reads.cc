@@ -78,7 +78,9 @@ Result<model::Approval> SqliteStore::GetApproval(const std::string& id) {
 }
 
 Result<std::vector<model::Approval>> SqliteStore::ListApprovals(const ApprovalFilter& f) {
-  if (Status st = CheckStatusFilter(f.status, {"pending", "approved", "denied"}, "approval"); !st) {
+  if (Status st =
+          CheckStatusFilter(f.status, {"pending", "approved", "denied", "withdrawn"}, "approval");
+      !st) {
     return st.error();
   }
   Result<std::vector<model::Approval>> out = Error{Errc::kInternal, "unset"};

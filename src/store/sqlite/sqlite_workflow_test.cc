@@ -1,5 +1,6 @@
 // Store tests for workflows beyond one run: child runs and the terminal cascade, cancel
-// requests, the outbox, approval gates, schema migration 003 and the commit failpoints.
+// requests, the outbox, approval gates (and their withdrawal when the run ends), schema
+// migration 003 and the commit failpoints.
 
 #include <signal.h>
 #include <spawn.h>
@@ -9,6 +10,7 @@
 
 #include <boost/json.hpp>
 
+#include "base/clock.h"
 #include "base/failpoint.h"
 #include "model/json.h"
 #include "store/sqlite/migrations.h"
@@ -587,17 +589,119 @@ TEST_F(WorkflowStoreTest, ApprovalsAreListedNewestFirstWithFilters) {
   EXPECT_EQ(deadlines->size(), 2u);  // the decided one has no timer any more
 }
 
-TEST_F(WorkflowStoreTest, DecisionOnAFinishedRunIsStillRecorded) {
-  AdmitWithGate(Gate("ap", "r"));
+TEST_F(WorkflowStoreTest, FinishWithdrawsPendingApprovalsOfTheRunAndItsChildren) {
+  ASSERT_TRUE(Admit(NewRun("p")).ok());
+  auto req = Req("p");
+  req.approvals.push_back(Gate("ap-p", "p"));
+  req.approvals.push_back(Gate("ap-p-decided", "p"));
+  req.children.push_back(Child("c", "p", RunStatus::kRunning));
+  ASSERT_TRUE(Write(req).ok());
+  auto child = Req("c");
+  child.approvals.push_back(Gate("ap-c", "c"));
+  ASSERT_TRUE(Write(child).ok());
+  AdmitWithGate(Gate("ap-other", "other"));
+  ASSERT_TRUE(Decide("ap-p-decided", "approved", "alice", "fine").ok());
+
   Transition cancel;
   cancel.status = RunStatus::kCancelled;
-  ASSERT_TRUE(Sync<model::RunRecord>([&](auto cb) { store_->Finish("r", cancel, cb); }).ok());
-  auto out = Expire("ap", 2000);
-  ASSERT_TRUE(out.ok()) << out.error().message;
-  EXPECT_TRUE(out->decided);
-  EXPECT_FALSE(out->woke);
-  EXPECT_EQ(store_->GetRun("r")->status, RunStatus::kCancelled);
+  cancel.error_code = "cancelled";
+  auto p = Sync<model::RunRecord>([&](auto cb) { store_->Finish("p", cancel, cb); });
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  ASSERT_EQ(store_->GetRun("c")->status, RunStatus::kCancelled);
+
+  // Withdrawn in the transaction that ended the run: stamped with the same time.
+  auto ap = store_->GetApproval("ap-p");
+  ASSERT_TRUE(ap.ok());
+  EXPECT_EQ(ap->status, "withdrawn");
+  EXPECT_EQ(ap->decided_by, "keel:run_ended");
+  EXPECT_EQ(ap->reason, "the run ended cancelled");
+  EXPECT_EQ(ap->decided_at_ms, p->updated_at_ms);
+  EXPECT_FALSE(ap->timed_out);
+  auto ap_c = store_->GetApproval("ap-c");
+  EXPECT_EQ(ap_c->status, "withdrawn");
+  EXPECT_EQ(ap_c->reason, "the run ended cancelled");
+  EXPECT_EQ(ap_c->decided_at_ms, p->updated_at_ms);
+
+  auto audit = store_->ApprovalAudit("ap-c");
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 2u);
+  EXPECT_EQ((*audit)[0].event, "created");
+  EXPECT_EQ((*audit)[1].event, "withdrawn");
+  EXPECT_EQ((*audit)[1].who, "keel:run_ended");
+  EXPECT_EQ((*audit)[1].at_ms, p->updated_at_ms);
+  EXPECT_EQ(Json((*audit)[1].detail_json), Json(R"({"run_id":"c","run_status":"cancelled"})"));
+  EXPECT_EQ(AuditEvents("ap-p"), (std::vector<std::string>{"created", "withdrawn"}));
+
+  // A decision already made stands; another run's approval is not touched.
+  auto decided = store_->GetApproval("ap-p-decided");
+  EXPECT_EQ(decided->status, "approved");
+  EXPECT_EQ(decided->decided_by, "alice");
+  EXPECT_EQ(decided->reason, "fine");
+  EXPECT_EQ(AuditEvents("ap-p-decided"), (std::vector<std::string>{"created", "decided"}));
+  EXPECT_EQ(store_->GetApproval("ap-other")->status, "pending");
+
+  auto pending = store_->ListApprovals({.status = "pending"});
+  ASSERT_TRUE(pending.ok()) << pending.error().message;
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].id, "ap-other");
+  auto withdrawn = store_->ListApprovals({.status = "withdrawn"});
+  ASSERT_TRUE(withdrawn.ok()) << withdrawn.error().message;
+  ASSERT_EQ(withdrawn->size(), 2u);
+  EXPECT_EQ((*withdrawn)[0].id, "ap-p");
+  EXPECT_EQ((*withdrawn)[1].id, "ap-c");
+  auto deadlines = store_->ApprovalDeadlines();
+  ASSERT_EQ(deadlines->size(), 1u);
+  EXPECT_EQ((*deadlines)[0].first, "ap-other");
+}
+
+TEST_F(WorkflowStoreTest, WithdrawnApprovalRefusesDecisionsAndIgnoresItsTimer) {
+  AdmitWithGate(Gate("ap", "r"));
+  Transition failed;
+  failed.status = RunStatus::kFailed;
+  failed.error_code = "step_failed";
+  ASSERT_TRUE(Append("r", 1, {2}, failed).ok());  // a terminal Append withdraws too
+  auto ap = store_->GetApproval("ap");
+  ASSERT_EQ(ap->status, "withdrawn");
+  EXPECT_EQ(ap->reason, "the run ended failed");
+
+  auto late = Decide("ap", "approved", "alice", "sorry, was away");
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.error().code, Errc::kConflict);
+  EXPECT_EQ(late.error().message,
+            "approval ap was withdrawn at " + FormatUtcMs(ap->decided_at_ms) +
+                ": the run ended failed (run r); it can no longer be approved")
+      << late.error().message;
+  auto audit = store_->ApprovalAudit("ap");
+  ASSERT_EQ(audit->size(), 3u);
+  EXPECT_EQ((*audit)[2].event, "rejected");
+  EXPECT_EQ((*audit)[2].who, "alice");
+  EXPECT_EQ(Json((*audit)[2].detail_json).at("status").as_string(), "withdrawn");
+
+  // Its timer may still fire (it was scheduled before the run ended): nothing changes.
+  auto expired = Expire("ap", 5000, "pager");
+  ASSERT_TRUE(expired.ok()) << expired.error().message;
+  EXPECT_FALSE(expired->escalated);
+  EXPECT_FALSE(expired->decided);
+  EXPECT_FALSE(expired->woke);
+  EXPECT_EQ(expired->approval.status, "withdrawn");
+  EXPECT_EQ(store_->GetApproval("ap")->decided_by, "keel:run_ended");
+  EXPECT_EQ(AuditEvents("ap"), (std::vector<std::string>{"created", "withdrawn", "rejected"}));
+  EXPECT_TRUE(store_->ListOutbox({})->empty());
   EXPECT_TRUE(store_->ApprovalDeadlines()->empty());
+}
+
+TEST_F(WorkflowStoreTest, AppendRefusesAWithdrawnApproval) {
+  ASSERT_TRUE(Admit(NewRun("r")).ok());
+  auto req = Req("r");
+  auto gate = Gate("ap", "r");
+  gate.status = "withdrawn";
+  req.approvals.push_back(gate);
+  Status st = Write(req);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kInvalidArgument);
+  EXPECT_NE(st.error().message.find("status must be pending"), std::string::npos)
+      << st.error().message;
+  EXPECT_EQ(store_->GetApproval("ap").error().code, Errc::kNotFound);
 }
 
 // --- schema ---

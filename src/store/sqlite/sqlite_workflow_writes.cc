@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "base/clock.h"
 #include "base/failpoint.h"
 #include "model/json.h"
 #include "store/sqlite/rows.h"
@@ -70,8 +71,9 @@ Result<bool> RecordDecision(Conn& c, model::Approval& a, const std::string& deci
     return Error{run.error().code,
                  "approval " + a.id + " belongs to run " + a.run_id + ": " + run.error().message};
   }
-  // A run that has ended keeps the signal unconsumed, like any signal that arrives late; the
-  // decision itself is still recorded so the approval leaves the pending list.
+  // A run that ends withdraws its pending approvals, so this one is normally live. If it has
+  // ended all the same (a row left pending by an older version), the signal stays unconsumed
+  // like any late signal, and the decision is still recorded so it leaves the pending list.
   return RecordSignal(c, *run, "$approval:" + a.id,
                       boost::json::serialize(model::ApprovalDecisionJson(a)), now);
 }
@@ -173,9 +175,15 @@ void SqliteStore::DecideApproval(ApprovalDecision d, Callback<ApprovalOutcome> d
           !st) {
         return st;
       }
+      // A withdrawn approval no longer has anyone waiting for its decision.
       state->refused =
-          Error{Errc::kConflict, "approval " + a->id + " was already " + a->status + " by " +
-                                     a->decided_by + "; cannot make it " + d.decision};
+          a->status == "withdrawn"
+              ? Error{Errc::kConflict, "approval " + a->id + " was withdrawn at " +
+                                           FormatUtcMs(a->decided_at_ms) + ": " + a->reason +
+                                           " (run " + a->run_id + "); it can no longer be " +
+                                           d.decision}
+              : Error{Errc::kConflict, "approval " + a->id + " was already " + a->status + " by " +
+                                           a->decided_by + "; cannot make it " + d.decision};
       return OkStatus();
     }
     auto woke = RecordDecision(c, *a, d.decision, d.who, d.reason, d.timed_out, now);
@@ -198,8 +206,8 @@ void SqliteStore::ExpireApproval(ApprovalExpiry e, Callback<ApprovalExpiryOutcom
     auto a = LoadApproval(c, e.approval_id);
     if (!a) return a.error();
     int64_t now = e.now_ms ? e.now_ms : NowMs();
-    // Timers may fire late, twice, or after a person decided: only a due pending approval
-    // changes.
+    // Timers may fire late, twice, after a person decided or after the run ended (withdrawn):
+    // only a due pending approval changes.
     if (a->status != "pending" || a->deadline_at_ms == 0 || now < a->deadline_at_ms) {
       out->approval = std::move(*a);
       return OkStatus();

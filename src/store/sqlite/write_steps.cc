@@ -1,6 +1,7 @@
 #include "store/sqlite/write_steps.h"
 
 #include <chrono>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -164,7 +165,52 @@ Status ApplyTransition(Conn& c, const std::string& run_id, const Transition& t,
   (*st)->Bind(7, int64_t{t.release_lease}).Bind(8, int64_t{t.release_lease}).Bind(9, now);
   (*st)->Bind(10, run_id);
   if (Status s = (*st)->Exec(); !s) return s;
-  if (model::IsTerminal(t.status)) return CancelDescendants(c, run_id, t.status, now);
+  if (!model::IsTerminal(t.status)) return OkStatus();
+  if (Status s = CancelDescendants(c, run_id, t.status, now); !s) return s;
+  return WithdrawApprovals(c, run_id, now);
+}
+
+Status WithdrawApprovals(Conn& c, const std::string& run_id, int64_t now) {
+  struct Row {
+    std::string id, run_id, run_status;
+  };
+  std::vector<Row> rows;
+  {
+    // The run and every run below it, which the cascade has just ended; a run that is somehow
+    // still live keeps its approvals.
+    auto sel = c.Prepare(
+        "WITH RECURSIVE subtree(id) AS ("
+        "  SELECT ?1"
+        "  UNION"
+        "  SELECT r.id FROM runs r JOIN subtree s ON r.parent_run_id = s.id"
+        "  WHERE r.parent_run_id != '') "
+        "SELECT a.id, a.run_id, r.status FROM approvals a JOIN runs r ON r.id = a.run_id "
+        "WHERE a.run_id IN (SELECT id FROM subtree) AND a.status = 'pending' "
+        "AND r.status NOT IN ('queued', 'running', 'waiting') ORDER BY a.id");
+    if (!sel) return sel.error();
+    (*sel)->Bind(1, run_id);
+    for (;;) {
+      auto row = (*sel)->Step();
+      if (!row) return row.error();
+      if (!*row) break;
+      rows.push_back({(*sel)->Text(0), (*sel)->Text(1), (*sel)->Text(2)});
+    }
+  }
+  for (const Row& r : rows) {
+    std::string reason = "the run ended " + r.run_status;
+    auto upd = c.Prepare(
+        "UPDATE approvals SET status = 'withdrawn', decided_by = ?, reason = ?, decided_at = ?, "
+        "timed_out = 0 WHERE id = ? AND status = 'pending'");
+    if (!upd) return upd.error();
+    (*upd)->Bind(1, kRunEndedDecider).Bind(2, reason).Bind(3, now).Bind(4, r.id);
+    if (Status st = (*upd)->Exec(); !st) return st;
+    boost::json::object detail{{"run_id", r.run_id}, {"run_status", r.run_status}};
+    if (Status st = AddApprovalEvent(c, r.id, now, "withdrawn", kRunEndedDecider,
+                                     boost::json::serialize(detail));
+        !st) {
+      return st;
+    }
+  }
   return OkStatus();
 }
 

@@ -27,12 +27,22 @@ Status InsertEntry(Conn& c, const model::JournalEntry& e, int64_t now);
 Status WriteUsage(Conn& c, const std::string& run_id, const UsageUpdate& u);
 Status InsertBlob(Conn& c, const Blob& b, int64_t now);
 
-// Writes a status change; a terminal status also cancels the run's descendants.
+// Who "decides" an approval withdrawn because its run ended.
+inline constexpr const char* kRunEndedDecider = "keel:run_ended";
+
+// Writes a status change; a terminal status also cancels the run's descendants and withdraws
+// the pending approvals of the run and of those descendants.
 Status ApplyTransition(Conn& c, const std::string& run_id, const Transition& t,
                        const std::optional<UsageUpdate>& usage, int64_t now);
 // Cancels every non-terminal run below `parent_id` (recursively), naming the parent.
 Status CancelDescendants(Conn& c, const std::string& parent_id, model::RunStatus parent_status,
                          int64_t now);
+
+// Withdraws every pending approval of the ended run `run_id` and of its ended descendants:
+// nobody can act on their decision any more, so they must leave the pending lists (and the
+// engine's timers). Each gets status "withdrawn" by kRunEndedDecider and a "withdrawn" audit
+// event.
+Status WithdrawApprovals(Conn& c, const std::string& run_id, int64_t now);
 
 // Inserts a run row (and its idempotency key). With `or_ignore`, an existing id is left as
 // it is and false is returned.
