@@ -14,6 +14,37 @@
 
 namespace keel::engine::detail {
 
+// Fields of an action's JSON argument or of a journaled result, with a default when absent
+// or of another type.
+inline std::string StringField(const boost::json::object& o, std::string_view key,
+                               std::string fallback = "") {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->get_string()) : fallback;
+}
+
+inline bool BoolField(const boost::json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_bool() && v->get_bool();
+}
+
+inline int64_t IntField(const boost::json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  if (!v) return 0;
+  if (v->is_int64()) return v->get_int64();
+  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
+  if (v->is_double()) return static_cast<int64_t>(v->get_double());
+  return 0;
+}
+
+inline double DoubleField(const boost::json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  if (!v) return 0;
+  if (v->is_double()) return v->get_double();
+  if (v->is_int64()) return static_cast<double>(v->get_int64());
+  if (v->is_uint64()) return static_cast<double>(v->get_uint64());
+  return 0;
+}
+
 // A ctx error as Lua receives it: {"code", "message"} (plus `extra` fields), raised as a table.
 inline std::string ErrorJson(const std::string& code, const std::string& message,
                              boost::json::object extra = {}) {

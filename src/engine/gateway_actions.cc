@@ -15,9 +15,13 @@
 namespace keel::engine {
 
 namespace json = boost::json;
+using detail::BoolField;
+using detail::DoubleField;
 using detail::DurationOption;
 using detail::EarliestDeadline;
 using detail::ErrorJson;
+using detail::IntField;
+using detail::StringField;
 using detail::ToolMeta;
 using lua::VmEvent;
 using model::EntryKind;
@@ -29,34 +33,6 @@ std::string JsonString(const std::string& s) { return json::serialize(json::valu
 
 std::string RequestHash(std::string_view kind, const std::string& name, const std::string& arg) {
   return Hex64(Fnv1a64(std::string(kind) + "\n" + name + "\n" + arg));
-}
-
-std::string StringField(const json::object& o, std::string_view key, std::string fallback = "") {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->get_string()) : fallback;
-}
-
-bool BoolField(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_bool() && v->get_bool();
-}
-
-int64_t IntField(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  if (!v) return 0;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<int64_t>(v->get_double());
-  return 0;
-}
-
-double DoubleField(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  if (!v) return 0;
-  if (v->is_double()) return v->get_double();
-  if (v->is_int64()) return static_cast<double>(v->get_int64());
-  if (v->is_uint64()) return static_cast<double>(v->get_uint64());
-  return 0;
 }
 
 std::string Shorten(const std::string& s, size_t n = 200) {

@@ -13,37 +13,18 @@
 namespace keel::engine {
 
 namespace json = boost::json;
+using detail::BoolField;
+using detail::DoubleField;
 using detail::DurationOption;
 using detail::ErrorJson;
+using detail::IntField;
+using detail::StringField;
 using detail::ToolMeta;
 using lua::VmEvent;
 using model::EntryKind;
 using model::RunStatus;
 
 namespace {
-
-std::string Str(const json::object& o, std::string_view key, std::string fallback = "") {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->get_string()) : fallback;
-}
-
-int64_t Int(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  if (!v) return 0;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<int64_t>(v->get_double());
-  return 0;
-}
-
-double Num(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  if (!v) return 0;
-  if (v->is_double()) return v->get_double();
-  if (v->is_int64()) return static_cast<double>(v->get_int64());
-  if (v->is_uint64()) return static_cast<double>(v->get_uint64());
-  return 0;
-}
 
 json::object ObjectOf(const std::string& text) {
   json::value v = model::StoredJson(text);
@@ -112,13 +93,15 @@ std::optional<VmEvent> LocalEngine::Refuse(ActiveRun& run, std::string error_jso
   bool replayed = run.replaying() && PeekEntry(run).kind == EntryKind::kError;
   if (replayed) error_json = ConsumeEntry(run).result_json;
   json::object err = ObjectOf(error_json);
-  if (auto status = model::ParseStatus(Str(err, "run_status"))) {
+  if (auto status = model::ParseStatus(StringField(err, "run_status"))) {
     const json::value* result = err.if_contains("result");
-    run.pending_end = ActiveRun::PendingEnd{*status, Str(err, "code"), Str(err, "message"),
-                                            result ? json::serialize(*result) : ""};
+    run.pending_end =
+        ActiveRun::PendingEnd{*status, StringField(err, "code"), StringField(err, "message"),
+                              result ? json::serialize(*result) : ""};
   }
   if (replayed) return Reply(run, false, {error_json});
-  model::JournalEntry e = NewEntry(run, EntryKind::kError, Str(err, "code"), "", error_json);
+  model::JournalEntry e =
+      NewEntry(run, EntryKind::kError, StringField(err, "code"), "", error_json);
   AppendThen(run, {std::move(e)}, std::nullopt,
              [this, error_json](ActiveRun& r) { Continue(r, false, {error_json}); });
   return std::nullopt;
@@ -152,11 +135,11 @@ std::optional<VmEvent> LocalEngine::HandleAwait(ActiveRun& run, const lua::Actio
       if (!s.is_object()) continue;
       const json::object& o = s.as_object();
       lua::Action sub;
-      sub.op = Str(o, "op");
-      sub.name = Str(o, "name");
+      sub.op = StringField(o, "op");
+      sub.name = StringField(o, "name");
       const json::value* sub_arg = o.if_contains("arg");
       sub.arg_json = sub_arg ? json::serialize(*sub_arg) : "null";
-      run.lane = Str(o, "tag");
+      run.lane = StringField(o, "tag");
       if (run.lane.empty()) run.lane = "?";
       // The scheduler refuses these before they get here; this guards the engine's own rules.
       if (sub.op == "signal" || sub.op == "approval" || sub.op == "interrupts" ||
@@ -183,7 +166,7 @@ std::optional<VmEvent> LocalEngine::HandleAwait(ActiveRun& run, const lua::Actio
 
 std::optional<VmEvent> LocalEngine::HandleSaga(ActiveRun& run, const lua::Action& a) {
   json::object o = ObjectOf(a.arg_json);
-  run.saga_depth = static_cast<int>(Int(o, "depth"));
+  run.saga_depth = static_cast<int>(IntField(o, "depth"));
   if (auto* c = o.if_contains("compensating"); c && c->is_bool()) run.compensating = c->get_bool();
   return Reply(run, true, {});
 }
@@ -191,12 +174,12 @@ std::optional<VmEvent> LocalEngine::HandleSaga(ActiveRun& run, const lua::Action
 std::optional<VmEvent> LocalEngine::HandleFail(ActiveRun& run, const lua::Action& a) {
   json::object o = ObjectOf(a.arg_json);
   store::Transition t;
-  t.status = model::ParseStatus(Str(o, "status")).value_or(RunStatus::kFailed);
+  t.status = model::ParseStatus(StringField(o, "status")).value_or(RunStatus::kFailed);
   if (!model::IsTerminal(t.status) || t.status == RunStatus::kSucceeded) {
     t.status = RunStatus::kFailed;
   }
   t.error_code = a.name.empty() ? "script_error" : a.name;
-  t.error_message = Str(o, "message");
+  t.error_message = StringField(o, "message");
   if (auto* r = o.if_contains("result"); r && !r->is_null()) t.result_json = json::serialize(*r);
   if (run.pending_end) {
     // The workflow caught the refusal and failed otherwise: the announced end stands.
@@ -226,14 +209,14 @@ std::optional<VmEvent> LocalEngine::HandleFail(ActiveRun& run, const lua::Action
 
 std::optional<VmEvent> LocalEngine::LiveChild(ActiveRun& run, const lua::Action& a) {
   auto lua_error = [&](const std::string& msg) {
-    std::string fn = Str(ObjectOf(a.arg_json), "fn", "run");
+    std::string fn = StringField(ObjectOf(a.arg_json), "fn", "run");
     return Reply(run, false,
                  {json::serialize(json::value("ctx." + fn + "(\"" + a.name + "\"): " + msg))});
   };
   json::object o = ObjectOf(a.arg_json);
   auto timeout = DurationOption(a.arg_json, "timeout");
   if (!timeout) return lua_error(timeout.error().message);
-  std::string on_error = Str(o, "on_error", "raise");
+  std::string on_error = StringField(o, "on_error", "raise");
   int64_t now = clock_.WallMs();
   // Undo steps run whatever is left of the budget: a child they start is not carved.
   const model::Budget pb = run.compensating ? model::Budget{} : run.rec.budget;
@@ -254,18 +237,20 @@ std::optional<VmEvent> LocalEngine::LiveChild(ActiveRun& run, const lua::Action&
   json::object asked;
   if (auto* b = o.if_contains("budget"); b && b->is_object()) asked = b->as_object();
 
-  env.budget.max_steps = Carve(Remaining(pb.max_steps, run.steps_used), Int(asked, "max_steps"));
-  env.budget.max_tools = Carve(Remaining(pb.max_tools, run.tools_used), Int(asked, "max_tools"));
+  env.budget.max_steps =
+      Carve(Remaining(pb.max_steps, run.steps_used), IntField(asked, "max_steps"));
+  env.budget.max_tools =
+      Carve(Remaining(pb.max_tools, run.tools_used), IntField(asked, "max_tools"));
   env.budget.max_tokens =
-      Carve(Remaining(pb.max_tokens, run.tokens_used), Int(asked, "max_tokens"));
-  env.budget.max_context = Carve(pb.max_context, Int(asked, "max_context"));
+      Carve(Remaining(pb.max_tokens, run.tokens_used), IntField(asked, "max_tokens"));
+  env.budget.max_context = Carve(pb.max_context, IntField(asked, "max_context"));
   double cost_left = pb.max_cost_usd > 0 ? std::max(1e-9, pb.max_cost_usd - run.cost_usd) : 0;
-  double cost_asked = Num(asked, "max_cost_usd");
+  double cost_asked = DoubleField(asked, "max_cost_usd");
   env.budget.max_cost_usd =
       cost_left == 0 ? cost_asked : (cost_asked > 0 ? std::min(cost_left, cost_asked) : cost_left);
   int64_t deadline_left =
       run.rec.deadline_at_ms > 0 ? std::max<int64_t>(1, run.rec.deadline_at_ms - now) : 0;
-  env.budget.deadline_ms = Carve(deadline_left, Int(asked, "deadline_ms"));
+  env.budget.deadline_ms = Carve(deadline_left, IntField(asked, "deadline_ms"));
 
   // The id is journaled with the child row in one commit, so it need not be derivable.
   env.run_id = random_.UuidV7(now);
@@ -296,28 +281,28 @@ std::optional<VmEvent> LocalEngine::LiveChild(ActiveRun& run, const lua::Action&
 std::optional<VmEvent> LocalEngine::ReplayChild(ActiveRun& run, const lua::Action& a) {
   if (!MatchJournal(run, EntryKind::kChild, a.name)) return std::nullopt;
   model::JournalEntry start = ConsumeEntry(run);
-  std::string child_id = Str(ObjectOf(start.result_json), "run_id");
+  std::string child_id = StringField(ObjectOf(start.result_json), "run_id");
   json::object o = ObjectOf(a.arg_json);
-  std::string on_error = Str(o, "on_error", "raise");
+  std::string on_error = StringField(o, "on_error", "raise");
   if (run.replaying() && PeekEntry(run).kind == EntryKind::kChildResult) {
     if (!MatchJournal(run, EntryKind::kChildResult, a.name)) return std::nullopt;
     json::object res = ObjectOf(ConsumeEntry(run).result_json);
     if (auto* u = res.if_contains("usage"); u && u->is_object()) {
-      run.steps_used += Int(u->as_object(), "steps");
-      run.tools_used += Int(u->as_object(), "tools");
-      run.tokens_used += Int(u->as_object(), "tokens");
-      run.cost_usd += Num(u->as_object(), "cost_usd");
+      run.steps_used += IntField(u->as_object(), "steps");
+      run.tools_used += IntField(u->as_object(), "tools");
+      run.tokens_used += IntField(u->as_object(), "tokens");
+      run.cost_usd += DoubleField(u->as_object(), "cost_usd");
     }
-    if (Str(res, "status") == "succeeded") {
+    if (StringField(res, "status") == "succeeded") {
       const json::value* r = res.if_contains("result");
       return Reply(run, true, {r ? json::serialize(*r) : "null"});
     }
     json::object err = res.if_contains("error") && res.at("error").is_object()
                            ? res.at("error").as_object()
                            : json::object{};
-    std::string code = Str(err, "code", "child_failed");
-    std::string error = ErrorJson(code, Str(err, "message"),
-                                  {{"run_id", child_id}, {"status", Str(res, "status")}});
+    std::string code = StringField(err, "code", "child_failed");
+    std::string error = ErrorJson(code, StringField(err, "message"),
+                                  {{"run_id", child_id}, {"status", StringField(res, "status")}});
     if (on_error == "return") return Reply(run, true, {"null", error});
     return Reply(run, false, {error});
   }
@@ -468,7 +453,7 @@ std::optional<VmEvent> LocalEngine::LiveApproval(ActiveRun& run, const lua::Acti
   if (auto* p = o.if_contains("escalate_to"); p && p->is_array()) {
     ap.escalate_to_json = json::serialize(*p);
   }
-  ap.on_timeout = Str(o, "on_timeout", "deny");
+  ap.on_timeout = StringField(o, "on_timeout", "deny");
   if (ap.on_timeout != "deny" && ap.on_timeout != "approve" && ap.on_timeout != "escalate") {
     return lua_error("on_timeout must be \"deny\", \"approve\" or \"escalate\"");
   }
@@ -478,10 +463,9 @@ std::optional<VmEvent> LocalEngine::LiveApproval(ActiveRun& run, const lua::Acti
   ap.timeout_ms = *timeout;
   ap.deadline_at_ms = *timeout > 0 ? now + *timeout : 0;
   ap.max_escalations =
-      o.if_contains("max_escalations") ? static_cast<int>(Int(o, "max_escalations")) : 1;
+      o.if_contains("max_escalations") ? static_cast<int>(IntField(o, "max_escalations")) : 1;
   ap.created_at_ms = now;
-  bool required =
-      o.if_contains("required") && o.at("required").is_bool() && o.at("required").get_bool();
+  bool required = BoolField(o, "required");
 
   model::JournalEntry e = NewEntry(
       run, EntryKind::kApproval, a.name, a.arg_json,
@@ -522,10 +506,9 @@ std::optional<VmEvent> LocalEngine::LiveApproval(ActiveRun& run, const lua::Acti
 
 std::optional<VmEvent> LocalEngine::ReplayApproval(ActiveRun& run, const lua::Action& a) {
   if (!MatchJournal(run, EntryKind::kApproval, a.name)) return std::nullopt;
-  std::string approval_id = Str(ObjectOf(ConsumeEntry(run).result_json), "approval_id");
+  std::string approval_id = StringField(ObjectOf(ConsumeEntry(run).result_json), "approval_id");
   json::object o = ObjectOf(a.arg_json);
-  bool required =
-      o.if_contains("required") && o.at("required").is_bool() && o.at("required").get_bool();
+  bool required = BoolField(o, "required");
   return WaitApproval(run, approval_id, required);
 }
 
@@ -536,16 +519,16 @@ std::optional<VmEvent> LocalEngine::WaitApproval(ActiveRun& run, const std::stri
     json::object entry = ObjectOf(result_json);
     const json::value* d = entry.if_contains("signal");
     json::object decision = d && d->is_object() ? d->as_object() : json::object{};
-    bool approved = decision.if_contains("approved") && decision.at("approved").is_bool() &&
-                    decision.at("approved").get_bool();
+    bool approved = BoolField(decision, "approved");
     if (required && !approved) {
-      return Reply(
-          r, false,
-          {ErrorJson("approval_denied",
-                     "approval " + Str(decision, "approval_id") + " was denied by " +
-                         Str(decision, "by") +
-                         (Str(decision, "reason").empty() ? "" : ": " + Str(decision, "reason")),
-                     {{"decision", decision}})});
+      return Reply(r, false,
+                   {ErrorJson("approval_denied",
+                              "approval " + StringField(decision, "approval_id") +
+                                  " was denied by " + StringField(decision, "by") +
+                                  (StringField(decision, "reason").empty()
+                                       ? ""
+                                       : ": " + StringField(decision, "reason")),
+                              {{"decision", decision}})});
     }
     return Reply(r, true, {json::serialize(decision)});
   };
@@ -640,10 +623,10 @@ std::optional<VmEvent> LocalEngine::ReplayEffect(ActiveRun& run, const lua::Acti
   EffectCall call{a.name,
                   intent.request_json,
                   intent.request_hash,
-                  Str(ObjectOf(a.arg_json), "on_error", "raise"),
-                  Str(o, "compensate_with"),
-                  Str(o, "key"),
-                  Int(o, "timeout_at_ms")};
+                  StringField(ObjectOf(a.arg_json), "on_error", "raise"),
+                  StringField(o, "compensate_with"),
+                  StringField(o, "key"),
+                  IntField(o, "timeout_at_ms")};
   if (run.replaying() && PeekEntry(run).kind == EntryKind::kTool) {
     if (!MatchJournal(run, EntryKind::kTool, a.name)) return std::nullopt;
     json::object res = ObjectOf(ConsumeEntry(run).result_json);
@@ -655,8 +638,9 @@ std::optional<VmEvent> LocalEngine::ReplayEffect(ActiveRun& run, const lua::Acti
     json::object err = res.if_contains("error") && res.at("error").is_object()
                            ? res.at("error").as_object()
                            : json::object{};
-    std::string error = ErrorJson(Str(err, "code", "effect_failed"),
-                                  "ctx.tool: tool \"" + a.name + "\": " + Str(err, "message"));
+    std::string error =
+        ErrorJson(StringField(err, "code", "effect_failed"),
+                  "ctx.tool: tool \"" + a.name + "\": " + StringField(err, "message"));
     if (call.on_error == "return") return Reply(run, true, {"null", error});
     return Reply(run, false, {error});
   }
@@ -755,13 +739,13 @@ void LocalEngine::SettleEffect(ActiveRun& run, const EffectCall& call,
     result["error"] = json::object{{"code", "step_timeout"}, {"message", message}};
   } else {
     json::object err = ObjectOf(row.result_json);
-    std::string message = Str(err, "message", row.last_error);
+    std::string message = StringField(err, "message", row.last_error);
     json::object e{{"code", "effect_failed"},
                    {"message", "delivery failed after " + std::to_string(row.attempts) +
                                    " attempt(s): " + message}};
-    if (!Str(err, "code").empty()) e["cause"] = Str(err, "code");
-    std::string error =
-        ErrorJson("effect_failed", "ctx.tool: tool \"" + call.name + "\": " + Str(e, "message"));
+    if (!StringField(err, "code").empty()) e["cause"] = StringField(err, "code");
+    std::string error = ErrorJson(
+        "effect_failed", "ctx.tool: tool \"" + call.name + "\": " + StringField(e, "message"));
     if (call.on_error == "return") {
       values = {"null", error};
     } else {

@@ -21,25 +21,10 @@ namespace {
 
 namespace json = boost::json;
 
-class ApprovalTest : public SharedServerTest {
+class ApprovalTest : public WorkflowServerTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = ServerProcess::MakeTempDir("keel-approval-test-");
-    sim_ = new SimProcess({.log_dir = dir_});
-    Status started = sim_->Start();
-    ASSERT_TRUE(started.ok()) << started.error().message;
-    config_ = dir_ + "/keel.toml";
-    std::ofstream(config_) << WorkflowConfig(*sim_);
-    StartServer({.workflows_dir = TestWorkflows(), .extra_args = {"--config", config_}});
-  }
-
-  static void TearDownTestSuite() {
-    StopServer();
-    delete sim_;
-    sim_ = nullptr;
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  static void SetUpTestSuite() { StartWorkflowServer(); }
+  static void TearDownTestSuite() { StopWorkflowServer(); }
 
   void SetUp() override {
     SharedServerTest::SetUp();
@@ -95,15 +80,7 @@ class ApprovalTest : public SharedServerTest {
     }
     return n;
   }
-
-  static std::string dir_;
-  static std::string config_;
-  static SimProcess* sim_;
 };
-
-std::string ApprovalTest::dir_;
-std::string ApprovalTest::config_;
-SimProcess* ApprovalTest::sim_ = nullptr;
 
 TEST_F(ApprovalTest, ApprovalResumesTheRunAndIsRecordedOnce) {
   std::string id = Start({{"amount", 120}});

@@ -38,29 +38,16 @@ constexpr const char* kVoters = R"({
   "default": "echo"
 })";
 
-class CompositionTest : public SharedServerTest {
+class CompositionTest : public WorkflowServerTest {
  protected:
   static void SetUpTestSuite() {
-    dir_ = ServerProcess::MakeTempDir("keel-composition-test-");
-    sim_ = new SimProcess({.log_dir = dir_});
-    Status started = sim_->Start();
-    ASSERT_TRUE(started.ok()) << started.error().message;
-    std::string config = dir_ + "/keel.toml";
-    std::ofstream(config) << WorkflowConfig(*sim_, R"(
+    StartWorkflowServer(R"(
 [agents.payer]
 model = "default"
 tools = ["pay", "sleep"]
 )");
-    StartServer({.workflows_dir = TestWorkflows(), .extra_args = {"--config", config}});
   }
-
-  static void TearDownTestSuite() {
-    StopServer();
-    delete sim_;
-    sim_ = nullptr;
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  static void TearDownTestSuite() { StopWorkflowServer(); }
 
   void SetUp() override {
     SharedServerTest::SetUp();
@@ -77,13 +64,7 @@ tools = ["pay", "sleep"]
     }
     return out;
   }
-
-  static std::string dir_;
-  static SimProcess* sim_;
 };
-
-std::string CompositionTest::dir_;
-SimProcess* CompositionTest::sim_ = nullptr;
 
 TEST_F(CompositionTest, CancellingTheParentCancelsItsChildren) {
   std::string id = Str(Submit(c_, {{"intent", "fan_out"}, {"payload", json::object()}}), "/id");

@@ -21,25 +21,10 @@ namespace {
 namespace json = boost::json;
 using Names = std::vector<std::string>;
 
-class SagaTest : public SharedServerTest {
+class SagaTest : public WorkflowServerTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = ServerProcess::MakeTempDir("keel-saga-test-");
-    sim_ = new SimProcess({.log_dir = dir_});
-    Status started = sim_->Start();
-    ASSERT_TRUE(started.ok()) << started.error().message;
-    std::string config = dir_ + "/keel.toml";
-    std::ofstream(config) << WorkflowConfig(*sim_);
-    StartServer({.workflows_dir = TestWorkflows(), .extra_args = {"--config", config}});
-  }
-
-  static void TearDownTestSuite() {
-    StopServer();
-    delete sim_;
-    sim_ = nullptr;
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  static void SetUpTestSuite() { StartWorkflowServer(); }
+  static void TearDownTestSuite() { StopWorkflowServer(); }
 
   void SetUp() override {
     SharedServerTest::SetUp();
@@ -56,13 +41,7 @@ class SagaTest : public SharedServerTest {
       for (const auto& s : v.as_array()) out.emplace_back(s.as_string());
     return out;
   }
-
-  static std::string dir_;
-  static SimProcess* sim_;
 };
-
-std::string SagaTest::dir_;
-SimProcess* SagaTest::sim_ = nullptr;
 
 TEST_F(SagaTest, SuccessRunsNoUndoStep) {
   json::value done = WaitTerminal(c_, Trip({{"trip", "ok"}}));

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 namespace keel::testing {
 
 namespace json = boost::json;
@@ -104,6 +107,27 @@ EffectLog Effects(SimProcess& sim) {
   counts("applied_by_key", log.applied_by_key);
   counts("requests_by_key", log.requests_by_key);
   return log;
+}
+
+std::string WorkflowServerTest::dir_;
+SimProcess* WorkflowServerTest::sim_ = nullptr;
+
+void WorkflowServerTest::StartWorkflowServer(const std::string& extra_config) {
+  dir_ = ServerProcess::MakeTempDir("keel-workflow-test-");
+  sim_ = new SimProcess({.log_dir = dir_});
+  Status started = sim_->Start();
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  std::string config = dir_ + "/keel.toml";
+  std::ofstream(config) << WorkflowConfig(*sim_, extra_config);
+  StartServer({.workflows_dir = TestWorkflows(), .extra_args = {"--config", config}});
+}
+
+void WorkflowServerTest::StopWorkflowServer() {
+  StopServer();
+  delete sim_;
+  sim_ = nullptr;
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
 }
 
 }  // namespace keel::testing

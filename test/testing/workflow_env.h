@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "test/testing/sim_process.h"
+#include "test/testing/test_util.h"
 
 namespace keel::testing {
 
@@ -30,5 +31,16 @@ struct EffectLog {
   int64_t Applied(const std::string& name) const;
 };
 EffectLog Effects(SimProcess& sim);
+
+// A suite sharing one keel-llm-sim and one `keel serve` (the integration workflows, config
+// WorkflowConfig(sim, extra)). Each suite calls these from SetUpTestSuite/TearDownTestSuite.
+class WorkflowServerTest : public SharedServerTest {
+ protected:
+  static void StartWorkflowServer(const std::string& extra_config = "");
+  static void StopWorkflowServer();
+
+  static std::string dir_;
+  static SimProcess* sim_;
+};
 
 }  // namespace keel::testing
