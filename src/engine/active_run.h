@@ -45,6 +45,7 @@ struct LocalEngine::ActiveRun {
     std::string code, message, result_json;
   };
   std::optional<PendingEnd> pending_end;
+  bool has_children = false;  // started (or replayed the start of) a child run
   // Journal entries per branch lane so far (replayed and new): stable call numbers for the
   // Idempotency-Key of a branch's tool calls.
   std::unordered_map<std::string, int64_t> lane_entries;

@@ -192,8 +192,10 @@ void LocalEngine::Cancel(const std::string& run_id, bool compensate,
     // Stop the resident Lua state at once (even inside a long computation) and drop it; its
     // in-flight writes fail as already finished.
     InterruptVm(run_id);
-    executors_.PostFor(run_id, [this, run_id] { Evict(run_id); });
-    StopDescendants(run_id);
+    executors_.PostFor(run_id, [this, run_id] {
+      Evict(run_id);
+      StopDescendants(run_id);  // cancelled in the same commit
+    });
     done(std::move(*r));
   });
 }

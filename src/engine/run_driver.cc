@@ -606,11 +606,15 @@ void LocalEngine::Finish(ActiveRun& run, store::Transition t,
   req.usage = UsageOf(run);
   std::string id = run.rec.id;
   uint64_t activation = run.activation;
-  store_.Append(std::move(req), [this, id, activation,
+  // Its descendants were cancelled in the same commit. It may have some if it started one, or
+  // if it ended before replaying its whole journal (a child it never replayed to).
+  bool may_have_children =
+      run.has_children || run.cursor < run.journal.size() || !run.branch_journal.empty();
+  store_.Append(std::move(req), [this, id, activation, may_have_children,
                                  final_rec = std::move(final_rec)](Result<Ok> r) {
     if (r) Terminal(final_rec);
-    // Its descendants were cancelled in the same commit (even those it never replayed to).
-    if (r) StopDescendants(id);
+    // Read on an executor, not on the store's writer thread that runs this callback.
+    if (r && may_have_children) executors_.PostFor(id, [this, id] { StopDescendants(id); });
     executors_.PostFor(id, [this, id, activation, ok = r.ok(), err = r.ok() ? Error{} : r.error()] {
       if (!ok) return OnWriteError(id, activation, err);
       if (Find(id, activation)) Evict(id);

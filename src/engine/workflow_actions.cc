@@ -254,6 +254,7 @@ std::optional<VmEvent> LocalEngine::LiveChild(ActiveRun& run, const lua::Action&
 
   // The id is journaled with the child row in one commit, so it need not be derivable.
   env.run_id = random_.UuidV7(now);
+  run.has_children = true;
   auto admit = NewRun(env, now);
   if (!admit) return lua_error(admit.error().message);
   admit->run.parent_run_id = run.rec.id;
@@ -281,6 +282,7 @@ std::optional<VmEvent> LocalEngine::LiveChild(ActiveRun& run, const lua::Action&
 std::optional<VmEvent> LocalEngine::ReplayChild(ActiveRun& run, const lua::Action& a) {
   if (!MatchJournal(run, EntryKind::kChild, a.name)) return std::nullopt;
   model::JournalEntry start = ConsumeEntry(run);
+  run.has_children = true;
   std::string child_id = StringField(ObjectOf(start.result_json), "run_id");
   json::object o = ObjectOf(a.arg_json);
   std::string on_error = StringField(o, "on_error", "raise");
