@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "cli/approval_view.h"
 #include "cli/common.h"
+#include "cli/list_command.h"
 #include "cli/output.h"
 
 namespace keel::cli {
@@ -26,47 +27,20 @@ struct ListFlags {
 };
 
 int ListCommand(const ListFlags& f, const ClientOptions& options) {
-  std::string query;
-  std::string next_args;  // the filters again, for the "next:" hint
-  auto add = [&](const char* name, const char* flag, const std::string& value) {
-    if (value.empty()) return;
-    query += (query.empty() ? "?" : "&") + std::string(name) + "=" + client::UrlEncode(value);
-    if (std::string_view(name) != "before")
-      next_args += " " + std::string(flag) + " " + ShellQuote(value);
-  };
+  ListQuery q;
   // "all" is the absence of a filter on the wire.
-  add("status", "--status", f.status == "all" ? std::string() : f.status);
-  add("tenant", "--tenant", f.tenant);
-  add("run_id", "--run", f.run);
-  add("limit", "--limit", f.limit > 0 ? std::to_string(f.limit) : std::string());
-  add("before", "--before", f.before);
-  if (f.status == "all") next_args += " --status all";
-
-  auto client = MakeClient(options);
-  if (!client) return kExitUsage;
-  auto response = Call(*client, "GET", "/v1/approvals" + query);
-  if (!response) return kExitServer;
-  if (options.json) {
-    PrintRaw(response->body);
-    return kExitOk;
-  }
-  auto page = ResponseObject(*response);
-  if (!page) return kExitServer;
-  const json::array* approvals = ArrField(*page, "approvals");
-  if (approvals == nullptr) {
-    std::cerr << "error: internal: the server's answer has no \"approvals\" array\n";
-    return kExitServer;
-  }
-  if (approvals->empty()) {
-    std::cout << (f.status == "all" ? std::string("no approvals") : "no " + f.status + " approvals")
-              << "\n";
-  } else {
-    std::cout << FormatApprovalTable(*approvals);
-  }
-  if (std::string next = StrField(*page, "next"); !next.empty()) {
-    std::cout << "next: keel approvals ls --before " << ShellQuote(next) << next_args << "\n";
-  }
-  return kExitOk;
+  q.Add("status", "--status", f.status == "all" ? std::string() : f.status);
+  q.Add("tenant", "--tenant", f.tenant);
+  q.Add("run_id", "--run", f.run);
+  q.Add("limit", "--limit", f.limit > 0 ? std::to_string(f.limit) : std::string());
+  q.Add("before", "", f.before);
+  if (f.status == "all") q.AddHint("--status all");
+  std::string empty =
+      f.status == "all" ? std::string("no approvals") : "no " + f.status + " approvals";
+  return RunListCommand(q,
+                        {"/v1/approvals", "approvals", "next", empty, "keel approvals ls --before",
+                         FormatApprovalTable},
+                        options);
 }
 
 int ShowCommand(const std::string& id, const ClientOptions& options) {

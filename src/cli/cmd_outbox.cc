@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/common.h"
+#include "cli/list_command.h"
 #include "cli/outbox_view.h"
 #include "cli/output.h"
 
@@ -20,46 +21,16 @@ struct ListFlags {
 };
 
 int ListCommand(const ListFlags& f, const ClientOptions& options) {
-  std::string query;
-  std::string next_args;  // the filters again, for the "next:" hint
-  auto add = [&](const char* name, const char* flag, const std::string& value) {
-    if (value.empty()) return;
-    query += (query.empty() ? "?" : "&") + std::string(name) + "=" + client::UrlEncode(value);
-    if (std::string_view(name) != "after") {
-      next_args += " " + std::string(flag) + " " + ShellQuote(value);
-    }
-  };
-  add("status", "--status", f.status == "all" ? std::string() : f.status);
-  add("run_id", "--run", f.run);
-  add("tenant", "--tenant", f.tenant);
-  add("limit", "--limit", f.limit > 0 ? std::to_string(f.limit) : std::string());
-  add("after", "--after", f.after);
-
-  auto client = MakeClient(options);
-  if (!client) return kExitUsage;
-  auto response = Call(*client, "GET", "/v1/outbox" + query);
-  if (!response) return kExitServer;
-  if (options.json) {
-    PrintRaw(response->body);
-    return kExitOk;
-  }
-  auto page = ResponseObject(*response);
-  if (!page) return kExitServer;
-  const json::array* intents = ArrField(*page, "intents");
-  if (intents == nullptr) {
-    std::cerr << "error: internal: the server's answer has no \"intents\" array\n";
-    return kExitServer;
-  }
-  if (intents->empty()) {
-    std::cout << (f.status == "all" ? std::string("no intents") : "no " + f.status + " intents")
-              << "\n";
-  } else {
-    std::cout << FormatOutboxTable(*intents);
-  }
-  if (std::string next = StrField(*page, "next"); !next.empty()) {
-    std::cout << "next: keel outbox ls --after " << ShellQuote(next) << next_args << "\n";
-  }
-  return kExitOk;
+  ListQuery q;
+  q.Add("status", "--status", f.status == "all" ? std::string() : f.status);
+  q.Add("run_id", "--run", f.run);
+  q.Add("tenant", "--tenant", f.tenant);
+  q.Add("limit", "--limit", f.limit > 0 ? std::to_string(f.limit) : std::string());
+  q.Add("after", "", f.after);
+  std::string empty = f.status == "all" ? std::string("no intents") : "no " + f.status + " intents";
+  return RunListCommand(
+      q, {"/v1/outbox", "intents", "next", empty, "keel outbox ls --after", FormatOutboxTable},
+      options);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "cli/common.h"
+#include "cli/list_command.h"
 #include "cli/output.h"
 #include "cli/transcript.h"
 
@@ -20,46 +21,18 @@ struct ListFlags {
 };
 
 int ListCommand(const ListFlags& f, const ClientOptions& options) {
-  std::string query;
-  std::string next_args;  // the filters again, for the "next:" hint
-  auto add = [&](const char* name, const std::string& value) {
-    if (value.empty()) return;
-    query += (query.empty() ? "?" : "&") + std::string(name) + "=" + client::UrlEncode(value);
-    if (std::string_view(name) != "cursor")
-      next_args += " --" + std::string(name) + " " + ShellQuote(value);
-  };
-  add("intent", f.intent);
-  add("status", f.status);
-  add("tenant", f.tenant);
-  add("limit", f.limit > 0 ? std::to_string(f.limit) : std::string());
-  add("cursor", f.cursor);
-
-  auto client = MakeClient(options);
-  if (!client) return kExitUsage;
-  auto response = Call(*client, "GET", "/v1/runs" + query);
-  if (!response) return kExitServer;
-  if (options.json) {
-    PrintRaw(response->body);
-    return kExitOk;
-  }
-  auto page = ResponseObject(*response);
-  if (!page) return kExitServer;
-  const json::value* runs = page->if_contains("runs");
-  if (runs == nullptr || !runs->is_array()) {
-    std::cerr << "error: internal: the server's answer has no \"runs\" array\n";
-    return kExitServer;
-  }
-  if (runs->get_array().empty()) {
-    std::cout << "no runs\n";
-  } else {
-    std::cout << FormatRunTable(runs->get_array(), SystemClock::Instance().WallMs());
-  }
-  const json::value* next = page->if_contains("next_cursor");
-  if (next != nullptr && next->is_string() && !next->get_string().empty()) {
-    std::cout << "next: keel runs ls --cursor " << ShellQuote(next->get_string()) << next_args
-              << "\n";
-  }
-  return kExitOk;
+  ListQuery q;
+  q.Add("intent", "--intent", f.intent);
+  q.Add("status", "--status", f.status);
+  q.Add("tenant", "--tenant", f.tenant);
+  q.Add("limit", "--limit", f.limit > 0 ? std::to_string(f.limit) : std::string());
+  q.Add("cursor", "", f.cursor);
+  return RunListCommand(q,
+                        {"/v1/runs", "runs", "next_cursor", "no runs", "keel runs ls --cursor",
+                         [](const json::array& runs) {
+                           return FormatRunTable(runs, SystemClock::Instance().WallMs());
+                         }},
+                        options);
 }
 
 struct ShowFlags {

@@ -2,6 +2,7 @@
 
 // Small helpers shared by the engine's action handlers (private to the engine).
 
+#include <cctype>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -9,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include "base/duration.h"
+#include "base/hash.h"
 #include "base/result.h"
 #include "model/json.h"
 
@@ -43,6 +45,21 @@ inline double DoubleField(const boost::json::object& o, std::string_view key) {
   if (v->is_int64()) return static_cast<double>(v->get_int64());
   if (v->is_uint64()) return static_cast<double>(v->get_uint64());
   return 0;
+}
+
+// W3C trace context for a call: the trace is `trace_of` (a run id: a UUID is 32 hex digits),
+// the span a hash of `span_of` (never all zeros, which W3C forbids).
+inline std::string TraceParent(const std::string& trace_of, const std::string& span_of) {
+  std::string trace;
+  for (char c : trace_of) {
+    if (std::isxdigit(static_cast<unsigned char>(c))) {
+      trace += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  if (trace.size() != 32 || trace.find_first_not_of('0') == std::string::npos) {
+    trace = Hex64(Fnv1a64(trace_of)) + Hex64(Fnv1a64(trace_of + "#"));
+  }
+  return "00-" + trace + "-" + Hex64(Fnv1a64(span_of) | 1) + "-01";
 }
 
 // A ctx error as Lua receives it: {"code", "message"} (plus `extra` fields), raised as a table.

@@ -39,15 +39,6 @@ std::string Shorten(const std::string& s, size_t n = 200) {
   return s.size() <= n ? s : s.substr(0, n) + "...";
 }
 
-// W3C trace context: the trace is the run (a UUID is 32 hex digits), the span the step.
-std::string TraceParent(const std::string& run_id, int64_t seq) {
-  std::string trace;
-  for (char c : run_id)
-    if (std::isxdigit(static_cast<unsigned char>(c))) trace += static_cast<char>(std::tolower(c));
-  if (trace.size() != 32) trace = Hex64(Fnv1a64(run_id)) + Hex64(Fnv1a64(run_id + "#"));
-  return "00-" + trace + "-" + Hex64(Fnv1a64(run_id + ":" + std::to_string(seq))) + "-01";
-}
-
 // One parsed tool call of ctx.tool / ctx.tools.
 struct ToolCallSpec {
   std::string name;
@@ -578,7 +569,7 @@ std::optional<VmEvent> LocalEngine::LiveTools(ActiveRun& run, const lua::Action&
     }
     req.name = batch->calls[i].name;
     req.args_json = batch->calls[i].args_json;
-    req.traceparent = TraceParent(id, req.seq);
+    req.traceparent = detail::TraceParent(id, id + ":" + std::to_string(req.seq));
     req.deadline_at_ms = EarliestDeadline(run.rec.deadline_at_ms, call_deadline);
     req.cancel = token;
     int64_t seq = req.seq;

@@ -1,7 +1,6 @@
 #include "engine/outbox_dispatcher.h"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -13,6 +12,7 @@
 
 #include "base/failpoint.h"
 #include "base/hash.h"
+#include "engine/action_util.h"
 #include "observability/log.h"
 
 namespace keel::engine {
@@ -33,17 +33,7 @@ bool Permanent(const std::string& code) {
 // W3C trace context: the trace is the intent's run (as for the run's inline calls), the span
 // the intent, so every attempt of one delivery shows up as the same operation.
 std::string TraceParent(const model::OutboxIntent& row) {
-  const std::string& trace_of = row.run_id.empty() ? row.key : row.run_id;
-  std::string trace;
-  for (char c : trace_of) {
-    if (std::isxdigit(static_cast<unsigned char>(c))) {
-      trace += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-  }
-  if (trace.size() != 32 || trace.find_first_not_of('0') == std::string::npos) {
-    trace = Hex64(Fnv1a64(trace_of)) + Hex64(Fnv1a64(trace_of + "#"));
-  }
-  return "00-" + trace + "-" + Hex64(Fnv1a64("outbox:" + row.key) | 1) + "-01";
+  return detail::TraceParent(row.run_id.empty() ? row.key : row.run_id, "outbox:" + row.key);
 }
 
 }  // namespace
